@@ -1,0 +1,32 @@
+"""lakebench-ray: the Lakebench Customer360 bronze dataset, generated on Ray.
+
+``load_config`` and ``generate`` are the Python API. They are imported lazily so that the pure
+core (``lakebench_ray.core``, ``lakebench_ray.format``) works without Ray, boto3 or OmegaConf.
+"""
+
+from .errors import CheckpointMismatchError, ConfigError, GenerationFailed, LakebenchError, SinkError
+from .version import __version__
+
+__all__ = [
+    "CheckpointMismatchError",
+    "ConfigError",
+    "GenerationFailed",
+    "LakebenchError",
+    "Report",
+    "SinkError",
+    "__version__",
+    "generate",
+    "load_config",
+]
+
+
+def __getattr__(name: str):
+    if name == "load_config":
+        from .config import load_config
+
+        return load_config
+    if name in ("generate", "Report"):
+        from .runtime import driver
+
+        return getattr(driver, name)
+    raise AttributeError(f"module 'lakebench_ray' has no attribute {name!r}")

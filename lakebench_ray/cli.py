@@ -1,0 +1,134 @@
+"""Command line: ``lakebench-ray {generate,plan,sample,...} [--config FILE] [KEY=VALUE ...]``.
+
+User errors print one line on stderr and exit non-zero, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from .errors import LakebenchError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", metavar="FILE", help="YAML config file (see configs/default.yaml)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. scale=10 output.uri=s3://bucket")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lakebench-ray",
+        description="Generate the Lakebench Customer360 bronze dataset (Snappy Parquet) on Ray.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gen = sub.add_parser("generate", help="generate the dataset (local Ray or a cluster)")
+    _config_args(gen)
+    plan = sub.add_parser("plan", help="print files, rows, bytes and the effective config; writes nothing")
+    _config_args(plan)
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    sample = sub.add_parser("sample", help="print the first rows of file 0 (no Ray, no output)")
+    _config_args(sample)
+    sample.add_argument("-n", type=int, default=5, help="number of rows (default 5)")
+    sample.add_argument("--width", type=int, default=60, help="truncate values to this many characters")
+    return parser
+
+
+def _load(args):
+    from .config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+def cmd_generate(args) -> int:
+    from .runtime.driver import generate
+
+    generate(_load(args))
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from .planning import make_plan
+
+    config = _load(args)
+    plan = make_plan(config)
+    summary = plan.summary()
+    if args.json:
+        print(json.dumps({"plan": summary, "config": config.to_dict()}, indent=1))
+        return 0
+    print("plan:")
+    print(f"  files            {summary['files']:,} (this partition: {summary['files_in_partition']:,}, {summary['partition']})")
+    print(f"  rows per file    {summary['rows_per_file']:,} ({'calibrated' if plan.calibrated else 'given'}), "
+          f"{summary['row_group_rows']:,} per row group")
+    print(f"  total rows       {summary['total_rows']:,}")
+    print(f"  estimated bytes  {summary['estimated_bytes'] / 2**30:,.2f} GiB ({summary['bytes_per_row']} B/row)")
+    print(f"  customers        {summary['customers']:,}")
+    print(f"  fingerprint      {summary['config_fingerprint']}")
+    print("effective config:")
+    print("  " + config.to_yaml().rstrip().replace("\n", "\n  "))
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import pyarrow as pa
+
+    from .core import SCHEMA, build_loyalty_table, build_row_group
+    from .planning import make_plan
+
+    if args.n < 1:
+        raise LakebenchError(f"-n: must be at least 1, got {args.n}")
+    config = _load(args)
+    loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+    plan = make_plan(config, loyalty)
+    n = min(args.n, plan.params.rows_per_file)
+    # The whole first row group, so the rows are exactly those of part-000000.
+    first = min(plan.params.row_group_rows, plan.params.rows_per_file)
+    batch = build_row_group(plan.params, loyalty, 0, 0, 0, first).slice(0, n)
+    table = pa.Table.from_batches([batch]).cast(SCHEMA)
+    name_width = max(len(name) for name in SCHEMA.names)
+    for i, row in enumerate(table.to_pylist()):
+        print(f"-[ row {i} ]" + "-" * (name_width + 10))
+        for name, value in row.items():
+            text = "null" if value is None else str(value)
+            if len(text) > args.width:
+                text = f"{text[: args.width - 1]}… ({len(text)} chars)"
+            print(f"{name:<{name_width}} | {text}")
+    return 0
+
+
+COMMANDS = {"generate": cmd_generate, "plan": cmd_plan, "sample": cmd_sample}
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from .version import __version__
+
+        print(__version__)
+        return 0
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except LakebenchError as exc:
+        print(f"lakebench-ray: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:  # output piped into e.g. head
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("lakebench-ray: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

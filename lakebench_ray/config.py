@@ -1,0 +1,241 @@
+"""The run's configuration: defaults <- ``--config FILE`` <- ``KEY=VALUE`` overrides.
+
+Loaded, type-checked and validated once with OmegaConf into a frozen :class:`Config`; layers
+below receive plain values (``GenParams``, ``S3Options``, numbers), never OmegaConf objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from .core import GenParams, num_files_for_scale
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    uri: str = "./lakebench-data/bronze"
+    prefix: str = "customer/interactions"
+    create_bucket: bool = False
+
+
+@dataclass(frozen=True)
+class S3Config:
+    endpoint_url: Optional[str] = None
+    region: Optional[str] = None
+    path_style: Optional[bool] = None
+    verify_ssl: Optional[bool] = None
+    ca_cert: Optional[str] = None
+    part_size_mb: int = 64
+    max_concurrency: int = 4
+    max_attempts: int = 8
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    address: Optional[str] = None
+    num_actors: Optional[int] = None
+    max_actors: Optional[int] = None
+    cpus_per_actor: float = 1.0
+    max_file_attempts: int = 3
+
+
+@dataclass(frozen=True)
+class PartitionConfig:
+    count: int = 1
+    index: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    every_files: int = 16
+    every_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 42
+    scale: float = 1.0
+    num_files: Optional[int] = None
+    rows_per_file: Optional[int] = None
+    file_size_mb: float = 512.0
+    payload_kb: float = 2.0
+    row_group_mb: float = 128.0
+    customer_id_max: int = 500_000
+    dirty_ratio: float = 0.08
+    duplicate_email_pct: float = 0.10
+    timestamp_start: str = "2024-01-01"
+    timestamp_end: str = "2025-12-31"
+    resume: bool = False
+    duration_s: Optional[float] = None
+    progress: bool = True
+    output: OutputConfig = field(default_factory=OutputConfig)
+    s3: S3Config = field(default_factory=S3Config)
+    ray: RayConfig = field(default_factory=RayConfig)
+    partition: PartitionConfig = field(default_factory=PartitionConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+    # -- derived values -------------------------------------------------------------------
+    @property
+    def is_s3(self) -> bool:
+        return self.output.uri.startswith("s3://")
+
+    @property
+    def planned_files(self) -> int:
+        if self.num_files is not None:
+            return self.num_files
+        return num_files_for_scale(self.scale, self.file_size_mb)
+
+    def partition_index(self) -> int:
+        """The partition this run makes: ``partition.index``, else ``JOB_COMPLETION_INDEX``."""
+        if self.partition.index is not None:
+            return self.partition.index
+        return int(os.environ.get("JOB_COMPLETION_INDEX", "0")) if self.partition.count > 1 else 0
+
+    def gen_params(self, rows_per_file: int, row_group_rows: int) -> GenParams:
+        return GenParams(
+            seed=self.seed,
+            rows_per_file=rows_per_file,
+            payload_kb=self.payload_kb,
+            customer_id_max=self.customer_id_max,
+            dirty_ratio=self.dirty_ratio,
+            duplicate_email_pct=self.duplicate_email_pct,
+            timestamp_start=self.timestamp_start,
+            timestamp_end=self.timestamp_end,
+            row_group_rows=row_group_rows,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return OmegaConf.to_yaml(OmegaConf.structured(self))
+
+
+def all_keys(node: Any = Config, prefix: str = "") -> list[str]:
+    """Every dotted key the configuration accepts."""
+    keys = []
+    for f in dataclasses.fields(node):
+        name = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(f.type) or (isinstance(f.type, str) and f.type.endswith("Config")):
+            keys += all_keys(_SECTIONS[f.name], name + ".")
+        else:
+            keys.append(name)
+    return keys
+
+
+_SECTIONS = {
+    "output": OutputConfig,
+    "s3": S3Config,
+    "ray": RayConfig,
+    "partition": PartitionConfig,
+    "checkpoint": CheckpointConfig,
+}
+
+
+def _unknown_key(key: str) -> ConfigError:
+    keys = all_keys()
+    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.5)
+    if not close:  # a misspelt last part under the right section
+        tail = key.rsplit(".", 1)[-1]
+        close = difflib.get_close_matches(tail, [k.rsplit(".", 1)[-1] for k in keys], n=1, cutoff=0.6)
+        close = [k for k in keys if close and k.endswith("." + close[0]) or k == (close[0] if close else None)][:1]
+    hint = f": did you mean '{close[0]}'?" if close else f": valid keys are {', '.join(keys)}"
+    return ConfigError(f"unknown config key '{key}'{hint}")
+
+
+def _translate(exc: OmegaConfBaseException, source: str) -> ConfigError:
+    key = getattr(exc, "full_key", None) or getattr(exc, "key", None) or "?"
+    if isinstance(exc, ConfigKeyError):
+        return _unknown_key(str(key))
+    if isinstance(exc, ValidationError):
+        detail = str(exc).splitlines()[0]
+        value = getattr(exc, "value", None)
+        kind = detail.rsplit(" to ", 1)[-1] if " could not be converted to " in detail else "the expected type"
+        return ConfigError(f"{key}: {value!r} is not a valid {kind.lower()} (from {source})")
+    return ConfigError(f"{key}: {str(exc).splitlines()[0]} (from {source})")
+
+
+def _merge(base, layer, source: str):
+    try:
+        return OmegaConf.merge(base, layer)
+    except OmegaConfBaseException as exc:
+        raise _translate(exc, source) from None
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Build the validated, frozen configuration of a run."""
+    merged = OmegaConf.structured(Config)
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file '{path}' does not exist: pass an existing YAML file to --config")
+        try:
+            layer = OmegaConf.load(file)
+        except Exception as exc:  # YAML syntax errors come in many types
+            raise ConfigError(f"config file '{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(layer, type(OmegaConf.create({}))):
+            raise ConfigError(f"config file '{path}' must hold a mapping of keys to values")
+        merged = _merge(merged, layer, str(path))
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise ConfigError(f"override '{item}' is not KEY=VALUE: write e.g. scale=10")
+        merged = _merge(merged, OmegaConf.from_dotlist([item]), f"override '{item}'")
+    try:
+        config: Config = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        raise _translate(exc, "config") from None
+    validate(config)
+    return config
+
+
+def _positive(name: str, value, minimum=0, inclusive=False):
+    if value is None:
+        return
+    ok = value >= minimum if inclusive else value > minimum
+    if not ok:
+        bound = f"at least {minimum}" if inclusive else f"greater than {minimum}"
+        raise ConfigError(f"{name}: must be {bound}, got {value}")
+
+
+def validate(config: Config) -> None:
+    """Range checks that types alone do not catch; each failure names the key."""
+    _positive("scale", config.scale)
+    _positive("file_size_mb", config.file_size_mb, 1, inclusive=True)
+    _positive("num_files", config.num_files, 1, inclusive=True)
+    _positive("rows_per_file", config.rows_per_file, 1, inclusive=True)
+    _positive("row_group_mb", config.row_group_mb)
+    _positive("duration_s", config.duration_s)
+    _positive("ray.num_actors", config.ray.num_actors, 1, inclusive=True)
+    _positive("ray.max_actors", config.ray.max_actors, 1, inclusive=True)
+    _positive("ray.cpus_per_actor", config.ray.cpus_per_actor)
+    _positive("ray.max_file_attempts", config.ray.max_file_attempts, 1, inclusive=True)
+    _positive("partition.count", config.partition.count, 1, inclusive=True)
+    _positive("checkpoint.every_files", config.checkpoint.every_files, 1, inclusive=True)
+    _positive("checkpoint.every_seconds", config.checkpoint.every_seconds)
+    _positive("s3.part_size_mb", config.s3.part_size_mb, 5, inclusive=True)
+    _positive("s3.max_concurrency", config.s3.max_concurrency, 1, inclusive=True)
+    _positive("s3.max_attempts", config.s3.max_attempts, 1, inclusive=True)
+    index = config.partition_index()
+    if not 0 <= index < config.partition.count:
+        raise ConfigError(
+            f"partition.index: must be between 0 and partition.count-1 ({config.partition.count - 1}), got {index}"
+        )
+    if not config.output.uri.strip():
+        raise ConfigError("output.uri: must not be empty: give a directory or s3://bucket")
+    if config.output.uri.startswith("s3://") and not config.output.uri[5:].strip("/"):
+        raise ConfigError(f"output.uri: '{config.output.uri}' names no bucket: write s3://BUCKET[/PATH]")
+    if "://" in config.output.uri and not config.output.uri.startswith(("s3://", "file://")):
+        scheme = config.output.uri.split("://", 1)[0]
+        raise ConfigError(f"output.uri: scheme '{scheme}://' is not supported: use a local directory or s3://BUCKET")
+    # Generation parameters are checked by the core itself (one place for their rules).
+    config.gen_params(rows_per_file=config.rows_per_file or 1, row_group_rows=1)
+    num_files_for_scale(config.scale, config.file_size_mb)

@@ -1,0 +1,99 @@
+"""The 41-column Arrow schema of the Customer360 bronze table, in the spec's order."""
+
+import pyarrow as pa
+
+COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("id", pa.int64()),
+    ("row_id", pa.int64()),
+    ("event_timestamp", pa.timestamp("us")),
+    ("event_id", pa.string()),
+    ("session_id", pa.string()),
+    ("customer_id", pa.int64()),
+    ("email_raw", pa.string()),
+    ("phone_raw", pa.string()),
+    ("interaction_type", pa.string()),
+    ("product_id", pa.string()),
+    ("product_category", pa.string()),
+    ("transaction_amount", pa.float64()),
+    ("currency", pa.string()),
+    ("channel", pa.string()),
+    ("device_type", pa.string()),
+    ("browser", pa.string()),
+    ("ip_address", pa.string()),
+    ("city_raw", pa.string()),
+    ("state_raw", pa.string()),
+    ("zip_code", pa.string()),
+    ("page_views", pa.int32()),
+    ("time_on_site_seconds", pa.int32()),
+    ("bounce_rate", pa.float64()),
+    ("click_count", pa.int32()),
+    ("cart_value", pa.float64()),
+    ("items_in_cart", pa.int32()),
+    ("support_ticket_id", pa.string()),
+    ("issue_category", pa.string()),
+    ("satisfaction_score", pa.int32()),
+    ("campaign_id", pa.string()),
+    ("utm_source", pa.string()),
+    ("utm_medium", pa.string()),
+    ("loyalty_member", pa.bool_()),
+    ("loyalty_tier", pa.string()),
+    ("points_earned", pa.int32()),
+    ("points_redeemed", pa.int32()),
+    ("data_source", pa.string()),
+    ("data_quality_flag", pa.string()),
+    ("raw_user_agent", pa.string()),
+    ("session_fingerprint", pa.string()),
+    ("interaction_payload", pa.string()),
+)
+
+SCHEMA = pa.schema([pa.field(name, dtype) for name, dtype in COLUMNS])
+COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
+
+#: Columns whose values are (nearly) unique per row: dictionary pages and min/max statistics on
+#: them cost space and time and help no reader.
+HIGH_CARDINALITY = (
+    "event_id",
+    "session_id",
+    "email_raw",
+    "phone_raw",
+    "ip_address",
+    "session_fingerprint",
+    "interaction_payload",
+    "raw_user_agent",
+)
+#: Columns drawn from a small vocabulary. They are built as Arrow dictionary arrays (no string
+#: copies, and the Parquet writer reuses the dictionary instead of hashing every value) and are
+#: stored as dictionary-encoded ``string`` columns.
+CATEGORICAL = (
+    "interaction_type",
+    "product_category",
+    "currency",
+    "channel",
+    "device_type",
+    "browser",
+    "city_raw",
+    "state_raw",
+    "issue_category",
+    "utm_source",
+    "utm_medium",
+    "loyalty_tier",
+    "data_source",
+    "data_quality_flag",
+    "raw_user_agent",
+)
+#: Low-cardinality string columns: dictionary encoding shrinks them a lot.
+DICTIONARY_COLUMNS = tuple(
+    name
+    for name, dtype in COLUMNS
+    if pa.types.is_string(dtype) and (name in CATEGORICAL or name not in HIGH_CARDINALITY)
+)
+STATISTICS_COLUMNS = tuple(name for name in COLUMN_NAMES if name not in HIGH_CARDINALITY)
+
+#: The in-memory schema of a generated row group: :data:`SCHEMA` with the categorical columns as
+#: ``dictionary<int32, string>``. Files written from it read back as exactly :data:`SCHEMA`.
+BATCH_SCHEMA = pa.schema(
+    [
+        pa.field(name, pa.dictionary(pa.int32(), dtype) if name in CATEGORICAL else dtype)
+        for name, dtype in COLUMNS
+    ]
+)

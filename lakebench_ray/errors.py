@@ -1,0 +1,25 @@
+"""The project's exception tree.
+
+Every error a user can cause or fix is a :class:`LakebenchError` whose message is one line
+that says what is wrong and how to fix it; the CLI prints that line and exits non-zero.
+"""
+
+
+class LakebenchError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(LakebenchError, ValueError):
+    """A configuration value is missing, unknown, of the wrong type or out of range."""
+
+
+class SinkError(LakebenchError):
+    """The output location cannot be reached, read or written."""
+
+
+class CheckpointMismatchError(LakebenchError):
+    """A checkpoint exists but was written by a different generating configuration."""
+
+
+class GenerationFailed(LakebenchError):
+    """Some files could not be generated after all attempts."""

@@ -1,0 +1,219 @@
+"""A pool of generator actors fed file ids, that survives actor and node loss and grows.
+
+``ray.util.ActorPool`` cannot say which value a failed call carried, and in Ray 2.60 it keeps a
+dead actor as idle when node loss surfaces as ``ActorUnavailableError``. This pool tracks the
+file id of every in-flight call, requeues it on any ``RayActorError``, evicts the actor, and
+starts replacements (and new actors on new capacity) as the cluster allows.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+from typing import Any, Callable, Iterable, Optional
+
+import ray
+from ray.exceptions import RayActorError, RayTaskError
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class PoolSettings:
+    #: Fixed number of actors, or None to follow the cluster's free CPUs.
+    num_actors: Optional[int]
+    max_actors: Optional[int]
+    cpus_per_actor: float
+    max_attempts: int
+    #: Seconds without any live actor (while work remains) before the run gives up.
+    startup_timeout_s: float = 600.0
+    grow_interval_s: float = 2.0
+    poll_s: float = 0.5
+
+
+@dataclasses.dataclass
+class FailedFile:
+    file_id: int
+    attempts: int
+    cause: str
+
+
+@dataclasses.dataclass
+class _Actor:
+    handle: Any
+    ready_ref: Any
+    node_id: Optional[str] = None
+    busy_with: Optional[int] = None
+
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, RayTaskError):
+        inner = exc.cause if getattr(exc, "cause", None) is not None else exc
+        text = str(inner).strip().splitlines()
+        return f"{type(inner).__name__}: {text[-1] if text else ''}".strip()
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+class FilePool:
+    """Runs ``actor.generate(file_id)`` for every id on a changing set of actors."""
+
+    def __init__(
+        self,
+        make_actor: Callable[[], Any],
+        settings: PoolSettings,
+        *,
+        on_result: Callable[[dict], None],
+        on_retry: Callable[[int, str], None] = lambda file_id, cause: None,
+        on_actors: Callable[[int], None] = lambda n: None,
+        want_cpus: Callable[[float], None] = lambda cpus: None,
+    ):
+        self._make_actor = make_actor
+        self.settings = settings
+        self._on_result = on_result
+        self._on_retry = on_retry
+        self._on_actors = on_actors
+        self._want_cpus = want_cpus
+        self._actors: list[_Actor] = []
+        self._in_flight: dict[Any, _Actor] = {}
+        self._attempts: collections.Counter[int] = collections.Counter()
+        self._last_grow = 0.0
+        self.evicted = 0
+
+    # -- actor management -------------------------------------------------------------------
+    def _live(self) -> list[_Actor]:
+        return [a for a in self._actors if a.node_id is not None]
+
+    def _starting(self) -> list[_Actor]:
+        return [a for a in self._actors if a.node_id is None]
+
+    def _start_actor(self) -> None:
+        handle = self._make_actor()
+        self._actors.append(_Actor(handle=handle, ready_ref=handle.ready.remote()))
+
+    def _evict(self, actor: _Actor, why: str) -> None:
+        if actor in self._actors:
+            self._actors.remove(actor)
+            self.evicted += 1
+            log.warning("evicting generator actor on node %s: %s", actor.node_id, why)
+            try:
+                ray.kill(actor.handle, no_restart=True)
+            except Exception:  # already gone
+                pass
+            self._on_actors(len(self._live()))
+
+    def _target(self, remaining: int) -> int:
+        s = self.settings
+        if s.num_actors is not None:
+            target = s.num_actors
+        else:
+            free = ray.available_resources().get("CPU", 0.0)
+            # Count actors not yet placed as using CPUs they will take, so we do not overshoot.
+            target = len(self._live()) + len(self._starting()) + int(free // s.cpus_per_actor)
+            target = max(target, 1)
+        if s.max_actors is not None:
+            target = min(target, s.max_actors)
+        return max(0, min(target, remaining))
+
+    def _maybe_grow(self, remaining: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_grow < self.settings.grow_interval_s:
+            return
+        self._last_grow = now
+        if self.settings.num_actors is None:
+            wanted = remaining if self.settings.max_actors is None else min(remaining, self.settings.max_actors)
+            self._want_cpus(wanted * self.settings.cpus_per_actor)
+        # Only add actors when none is still waiting for a place: pending ones already ask for CPUs.
+        if self._starting() and self.settings.num_actors is None:
+            return
+        for _ in range(self._target(remaining) - len(self._actors)):
+            self._start_actor()
+
+    def _check_started(self) -> None:
+        starting = {a.ready_ref: a for a in self._starting()}
+        if not starting:
+            return
+        ready, _ = ray.wait(list(starting), num_returns=len(starting), timeout=0)
+        for ref in ready:
+            actor = starting[ref]
+            try:
+                actor.node_id = ray.get(ref)
+            except (RayActorError, RayTaskError) as exc:
+                self._evict(actor, _cause(exc))
+                continue
+            self._on_actors(len(self._live()))
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self, file_ids: Iterable[int], more: Callable[[], Optional[int]] | None = None) -> list[FailedFile]:
+        """Generate every id (and, while ``more()`` returns ids, those too); returns the files
+        that failed ``max_attempts`` times. Every other id has been passed to ``on_result``."""
+        pending = collections.deque(file_ids)
+        failed: list[FailedFile] = []
+        last_alive = time.monotonic()
+        self._maybe_grow(max(1, len(pending)), force=True)
+        while True:
+            self._check_started()
+            self._maybe_grow(max(1, len(pending) + len(self._in_flight)))
+            for actor in self._live():  # hand work to every idle live actor
+                if actor.busy_with is not None:
+                    continue
+                if not pending and more is not None:
+                    extra = more()
+                    if extra is None:
+                        more = None
+                    else:
+                        pending.append(extra)
+                if not pending:
+                    break
+                file_id = pending.popleft()
+                actor.busy_with = file_id
+                self._attempts[file_id] += 1
+                self._in_flight[actor.handle.generate.remote(file_id)] = actor
+            if not self._in_flight and not pending and more is None:
+                return failed
+            if self._live():
+                last_alive = time.monotonic()
+            elif time.monotonic() - last_alive > self.settings.startup_timeout_s:
+                raise RuntimeError(
+                    f"no generator actor could start for {self.settings.startup_timeout_s:.0f}s: the cluster has no "
+                    f"free {self.settings.cpus_per_actor:g} CPU for an actor (ray.cpus_per_actor): add nodes or lower it"
+                )
+            if not self._in_flight:
+                time.sleep(0.1)
+                continue
+            refs = list(self._in_flight)
+            done, rest = ray.wait(refs, num_returns=1, timeout=self.settings.poll_s)
+            if done and rest:  # collect everything else that has finished as well
+                done += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
+            for ref in done:
+                actor = self._in_flight.pop(ref)
+                file_id, actor.busy_with = actor.busy_with, None
+                try:
+                    result = ray.get(ref)
+                except RayActorError as exc:
+                    self._evict(actor, _cause(exc))
+                    self._retry_or_fail(file_id, _cause(exc), pending, failed)
+                except RayTaskError as exc:
+                    self._retry_or_fail(file_id, _cause(exc), pending, failed)
+                else:
+                    self._on_result(result)
+
+    def _retry_or_fail(self, file_id: int, cause: str, pending: collections.deque, failed: list[FailedFile]) -> None:
+        attempts = self._attempts[file_id]
+        if attempts >= self.settings.max_attempts:
+            failed.append(FailedFile(file_id, attempts, cause))
+            log.error("file %d failed after %d attempts: %s", file_id, attempts, cause)
+            return
+        self._on_retry(file_id, cause)
+        pending.appendleft(file_id)
+
+    def shutdown(self) -> None:
+        for actor in self._actors:
+            try:
+                ray.kill(actor.handle, no_restart=True)
+            except Exception:
+                pass
+        self._actors.clear()
+        self._want_cpus(0)

@@ -1,0 +1,80 @@
+"""A progress line for the driver: files, rows, MB/s and ETA.
+
+On a terminal it redraws one line; elsewhere (``ray job logs``, CI) it prints a plain line at
+most every ``interval`` seconds, so logs stay readable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class Progress:
+    def __init__(self, total_files: int, *, enabled: bool = True, stream=None, interval: float = 5.0):
+        self.total = total_files
+        self.enabled = enabled
+        self.stream = stream or sys.stdout
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.interval = interval if not self.tty else 0.2
+        self.started = time.monotonic()
+        self.files = self.rows = self.bytes = 0
+        self.retries = 0
+        self.actors = 0
+        self._last = 0.0
+
+    def update(self, *, files: int = 0, rows: int = 0, nbytes: int = 0, retries: int = 0, actors: int | None = None, force: bool = False) -> None:
+        self.files += files
+        self.rows += rows
+        self.bytes += nbytes
+        self.retries += retries
+        if actors is not None:
+            self.actors = actors
+        now = time.monotonic()
+        if self.enabled and (force or now - self._last >= self.interval):
+            self._last = now
+            self._draw(now)
+
+    def line(self, now: float | None = None) -> str:
+        elapsed = (now or time.monotonic()) - self.started
+        rate = self.bytes / elapsed if elapsed > 0 else 0.0
+        frac = self.files / self.total if self.total else 1.0
+        eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
+        width = 24
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        eta_s = _duration(eta) if eta == eta else "--:--"
+        extra = f" {self.retries} retried" if self.retries else ""
+        return (
+            f"[{bar}] {self.files}/{self.total} files {self.rows:,} rows "
+            f"{_human_bytes(self.bytes)} {_human_bytes(rate)}/s "
+            f"{self.actors} actors elapsed {_duration(elapsed)} eta {eta_s}{extra}"
+        )
+
+    def _draw(self, now: float) -> None:
+        if self.tty:
+            self.stream.write("\r" + self.line(now) + "\x1b[K")
+        else:
+            self.stream.write(self.line(now) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self._draw(time.monotonic())
+            if self.tty:
+                self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,147 @@
+"""Determinism, file sizing, footer metadata, the file plan and the purity of the core."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lakebench_ray.core import GenParams, build_loyalty_table, build_row_group, num_files_for_scale, row_group_rows
+from lakebench_ray.errors import ConfigError
+from lakebench_ray.format import calibrate, write_file
+from lakebench_ray.sinks import LocalStore
+
+from .helpers import ROOT, file_bytes, replace, sha256, small_params
+
+
+def test_same_file_twice_same_bytes():
+    params = small_params()
+    assert sha256(file_bytes(params, 3)) == sha256(file_bytes(params, 3))
+
+
+def test_file_does_not_depend_on_other_files_or_order():
+    params = small_params()
+    loyalty = build_loyalty_table(params.seed, params.customer_id_max)
+    forward = {fid: sha256(file_bytes(params, fid, loyalty)) for fid in range(4)}
+    backward = {fid: sha256(file_bytes(params, fid, loyalty)) for fid in reversed(range(4))}
+    alone = sha256(file_bytes(params, 2))  # fresh loyalty table, nothing generated before
+    assert forward == backward and forward[2] == alone
+    assert len(set(forward.values())) == 4
+
+
+def test_seed_changes_every_file():
+    params = small_params()
+    assert file_bytes(params, 0) != file_bytes(replace(params, seed=7), 0)
+
+
+def test_row_group_is_generated_on_its_own():
+    """A row group depends only on (params, file, row group): the second row group of a file
+    equals the same row group generated without the first."""
+    params = small_params()
+    loyalty = build_loyalty_table(params.seed, params.customer_id_max)
+    table = pq.read_table(pa.BufferReader(file_bytes(params, 5, loyalty)))
+    alone = build_row_group(params, loyalty, 5, 1, 700, 700)
+    assert pa.Table.from_batches([alone]).cast(table.schema).equals(table.slice(700, 700))
+
+
+def test_footer_metadata():
+    params = small_params()
+    meta = pq.ParquetFile(pa.BufferReader(file_bytes(params, 9))).metadata
+    kv = {k.decode(): v.decode() for k, v in meta.metadata.items()}
+    assert kv["lakebench.file_id"] == "9"
+    assert kv["lakebench.seed"] == str(params.seed)
+    assert kv["lakebench.config_fingerprint"] == params.fingerprint()
+    assert kv["lakebench.generator_version"]
+    assert meta.num_row_groups == 3  # 2000 rows in groups of 700
+    assert meta.row_group(0).column(0).compression == "SNAPPY"
+
+
+def test_high_cardinality_columns_have_no_dictionary_or_statistics():
+    meta = pq.ParquetFile(pa.BufferReader(file_bytes(small_params(), 0))).metadata
+    names = meta.schema.names
+    rg = meta.row_group(0)
+    payload = rg.column(names.index("interaction_payload"))
+    assert payload.statistics is None and not payload.has_dictionary_page
+    channel = rg.column(names.index("channel"))
+    assert channel.has_dictionary_page and channel.statistics is not None
+
+
+@pytest.mark.parametrize("payload_kb", [0, 0.5, 2, 8])
+def test_calibrated_file_size_within_5_percent(payload_kb, tmp_path):
+    target_mb = 6
+    params = GenParams(payload_kb=payload_kb)
+    loyalty = build_loyalty_table(params.seed, params.customer_id_max)
+    cal = calibrate(params, loyalty, target_mb)
+    rows = cal.rows_per_file
+    params = replace(params, rows_per_file=rows, row_group_rows=row_group_rows(rows, 2, params.payload_bytes))
+    store = LocalStore(tmp_path)
+    with store.open_writer("f.parquet") as writer:
+        write_file(params, loyalty, 1, writer.stream)
+        size = writer.commit()
+    assert abs(size / (target_mb * 2**20) - 1) <= 0.05, (payload_kb, size)
+    # Calibration is deterministic.
+    assert calibrate(GenParams(payload_kb=payload_kb), loyalty, target_mb) == cal
+
+
+def test_scale_maps_to_files_as_in_spec():
+    assert [num_files_for_scale(s, 512) for s in (1, 10, 100, 1000)] == [20, 204, 2048, 20480]
+    assert num_files_for_scale(0.01, 16) == 6
+    assert num_files_for_scale(0.0001, 512) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"payload_kb": -1}, "payload_kb"),
+        ({"dirty_ratio": 1.5}, "dirty_ratio"),
+        ({"dirty_ratio": -0.1}, "dirty_ratio"),
+        ({"duplicate_email_pct": 2}, "duplicate_email_pct"),
+        ({"timestamp_start": "2025-01-01", "timestamp_end": "2024-01-01"}, "timestamp_end"),
+        ({"timestamp_start": "2025-01-01", "timestamp_end": "2025-01-01"}, "timestamp_end"),
+        ({"timestamp_start": "yesterday"}, "timestamp_start"),
+        ({"customer_id_max": 0}, "customer_id_max"),
+        ({"rows_per_file": 0}, "rows_per_file"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_bad_generation_parameters(kwargs, key):
+    with pytest.raises(ConfigError) as err:
+        GenParams(**kwargs)
+    message = str(err.value)
+    assert message.startswith(key) and "\n" not in message
+
+
+@pytest.mark.parametrize("scale, size, key", [(0, 512, "scale"), (-1, 512, "scale"), (1, 0.5, "file_size_mb")])
+def test_bad_scale_and_size(scale, size, key):
+    with pytest.raises(ConfigError, match=f"^{key}"):
+        num_files_for_scale(scale, size)
+
+
+def test_core_imports_without_ray_boto3_omegaconf():
+    """The pure layers must work where Ray, boto3 and OmegaConf cannot even be imported."""
+    code = textwrap.dedent(
+        """
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {"ray", "boto3", "botocore", "omegaconf"}:
+                    raise ImportError(f"blocked: {name}")
+        sys.meta_path.insert(0, Block())
+        import lakebench_ray
+        from lakebench_ray.core import GenParams, build_loyalty_table
+        from lakebench_ray.format import write_file
+        from lakebench_ray.sinks import LocalStore
+        import pyarrow as pa
+        p = GenParams(rows_per_file=100, row_group_rows=50, customer_id_max=100)
+        write_file(p, build_loyalty_table(p.seed, 100), 0, pa.BufferOutputStream())
+        bad = sorted(m for m in sys.modules if m.split(".")[0] in {"ray", "boto3", "botocore", "omegaconf"})
+        assert not bad, bad
+        print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
