@@ -48,10 +48,22 @@ class GeneratorActor:
     def loyalty_info(self) -> dict:
         """How the loyalty table is held, for tests: read-only and not owned by this process."""
         array = self._loyalty
+        address = int(array.__array_interface__["data"][0])
+        mapping, offset = "", None
+        with open("/proc/self/maps") as maps:  # Linux: which mapping holds the table
+            for line in maps:
+                span, _perms, file_offset, *_rest = line.split()
+                lo, hi = (int(x, 16) for x in span.split("-"))
+                if lo <= address < hi:
+                    mapping, offset = line.strip(), address - lo + int(file_offset, 16)
+                    break
         return {
+            "mapping": mapping,
+            "mapping_shared": bool(mapping) and mapping.split()[1][3] == "s",
+            "offset_in_mapping": offset,
             "writeable": bool(array.flags.writeable),
             "owndata": bool(array.flags.owndata),
-            "address": int(array.__array_interface__["data"][0]),
+            "address": address,
             "nbytes": int(array.nbytes),
             "node_id": self._node_id,
             "pid": os.getpid(),

@@ -1,0 +1,1091 @@
+"""S3 store: streaming multipart uploads with bounded memory and a server-verified checksum per part.
+
+How a file gets to S3 cheaply (client CPU per GB is what limits a generator actor):
+
+* **No copy on our side.** ``pyarrow.parquet.ParquetWriter`` hands the stream freshly made,
+  immutable ``bytes``; the writer keeps references to them (or zero-copy ``memoryview`` slices at
+  part boundaries) instead of copying them into a part buffer, and sends the list as the request
+  body, one ``sendall`` per chunk. Only small writes (page headers, footer) are coalesced by copy,
+  and mutable buffers (``bytearray``, numpy) are copied once because the caller may reuse them.
+* **No SHA-256 of the payload** where that is safe: SigV4 with ``UNSIGNED-PAYLOAD`` over TLS, and
+  over plain HTTP only to loopback or private-network endpoints (in-cluster MinIO/SeaweedFS);
+  elsewhere the payload is signed as boto3 does by default. ``S3Options.sign_payload`` overrides.
+* **One cheap checksum, verified by the server.** Each part (and a single-PUT object) carries
+  ``x-amz-checksum-crc32`` computed by us in the upload thread (``zlib.crc32`` releases the GIL),
+  so a corrupted part is rejected with ``BadDigest`` and retried; the multipart upload is created
+  with ``ChecksumAlgorithm=CRC32`` and completed with every part's CRC, so the server also checks
+  the assembled list. botocore's own default checksum is off (``when_required``) so nothing is
+  computed twice. ``checksum="md5"`` (Content-MD5) is there for old S3-compatible servers.
+* **Bounded memory.** Full parts go to a thread pool; at most ``max_concurrency`` parts are in
+  flight per writer and ``write()`` blocks for a free slot, so a writer holds at most
+  ``(max_concurrency + 1) * part_size`` bytes.
+
+Failure handling: botocore's ``standard`` retry mode (``max_attempts`` attempts in all) retries
+503 SlowDown, 500s, connection errors and timeouts per request. An error that survives it is
+recorded by the upload thread and raised as :class:`SinkError` by the next ``write()`` or
+``commit()``, which first abort the multipart upload, so nothing appears under the key and no
+upload stays open. Every botocore/boto3 exception is mapped to :class:`SinkError` here.
+
+Credentials come only from boto3's standard chain (environment, profile, web identity, instance or
+pod role); they are never stored in :class:`S3Options` nor written into a message.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import hashlib
+import io
+import ipaddress
+import logging
+import os
+import secrets
+import threading
+import zlib
+from dataclasses import dataclass, fields
+from typing import Any, BinaryIO, Mapping
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError, SinkError
+from .base import ObjectWriter, Store
+
+log = logging.getLogger(__name__)
+
+MIB = 1 << 20
+#: S3's limits for multipart uploads.
+MIN_PART_MB = 5
+MAX_PART_MB = 5 * 1024
+MAX_PARTS = 10_000
+#: Writes smaller than this are copied into a coalescing buffer (page headers, the footer), so a
+#: part is not sent as thousands of tiny ``sendall`` calls; larger ones are kept by reference.
+_SMALL_WRITE = 64 * 1024
+_SMALL_FLUSH = 1 * MIB
+#: ``list_objects_v2`` page size (a module constant so tests can exercise pagination cheaply).
+_LIST_PAGE = 1000
+#: Where preflight writes its probe (hidden from Spark/Trino by the leading underscore).
+PROBE_PREFIX = "_lakebench/"
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f"}
+
+_MISSING_BUCKET_CODES = {"NoSuchBucket"}
+_BAD_CREDENTIAL_CODES = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "TokenRefreshRequired",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+}
+_DENIED_CODES = {"AccessDenied", "AllAccessDisabled", "Forbidden", "403"}
+_REGION_CODES = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
+
+
+def _parse_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{name}: expected true or false, got '{value}'")
+
+
+#: Option -> environment variables that set it when no explicit value is given (first set wins).
+_ENV_VARS = {
+    "endpoint_url": ("S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+    "path_style": ("S3_PATH_STYLE",),
+    "verify_ssl": ("S3_VERIFY_SSL",),
+    "ca_cert": ("S3_CA_CERT", "AWS_CA_BUNDLE"),
+    "sign_payload": ("S3_SIGN_PAYLOAD",),
+    "checksum": ("S3_CHECKSUM",),
+}
+_BOOL_FIELDS = ("path_style", "verify_ssl", "sign_payload")
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """How to reach S3 and how to upload. Plain values only (picklable, shippable to actors).
+
+    ``path_style=None`` picks path-style addressing when ``endpoint_url`` is set (MinIO, SeaweedFS,
+    Ceph usually have no wildcard DNS) and virtual-hosted style for AWS. ``max_attempts`` counts
+    every attempt of a request, the first included (like ``AWS_MAX_ATTEMPTS``).
+    ``sign_payload=None`` signs the payload only over plain HTTP to a non-private host.
+    """
+
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    path_style: bool | None = None
+    verify_ssl: bool = True
+    ca_cert: str | None = None
+    part_size_mb: int = 64
+    max_concurrency: int = 4
+    max_attempts: int = 8
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+    retry_mode: str = "standard"
+    checksum: str = "crc32"
+    sign_payload: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.endpoint_url is not None:
+            url = str(self.endpoint_url).strip().rstrip("/")
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(
+                    f"s3.endpoint_url: '{self.endpoint_url}' is not an http(s) URL: "
+                    "write e.g. http://minio:9000 or https://s3.example.com"
+                )
+            if parts.username or parts.password:
+                raise ConfigError(
+                    "s3.endpoint_url: must not contain a user name or password: "
+                    "give credentials through AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
+                )
+            object.__setattr__(self, "endpoint_url", url or None)
+        if not self.region:
+            object.__setattr__(self, "region", "us-east-1")
+        if isinstance(self.part_size_mb, bool) or not isinstance(self.part_size_mb, int) or not (
+            MIN_PART_MB <= self.part_size_mb <= MAX_PART_MB
+        ):
+            raise ConfigError(
+                f"s3.part_size_mb: must be an integer from {MIN_PART_MB} (S3's minimum part size) "
+                f"to {MAX_PART_MB}, got {self.part_size_mb!r}"
+            )
+        for name in ("max_concurrency", "max_attempts"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"s3.{name}: must be an integer >= 1, got {value!r}")
+        for name in ("connect_timeout", "read_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"s3.{name}: must be a number of seconds > 0, got {value!r}")
+        if self.retry_mode not in ("standard", "adaptive"):
+            raise ConfigError(f"s3.retry_mode: must be 'standard' or 'adaptive', got {self.retry_mode!r}")
+        if self.checksum not in ("crc32", "md5"):
+            raise ConfigError(f"s3.checksum: must be 'crc32' or 'md5', got {self.checksum!r}")
+        for name in ("verify_ssl",):
+            object.__setattr__(self, name, _parse_bool(f"s3.{name}", getattr(self, name)))
+        for name in ("path_style", "sign_payload"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _parse_bool(f"s3.{name}", getattr(self, name)))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "S3Options":
+        """Options from explicit values, else the environment, else the defaults.
+
+        ``overrides`` are field names; ``None`` means "not given" (so a config section whose unset
+        keys are ``None`` can be passed as is). Environment variables: ``S3_ENDPOINT`` or
+        ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``,
+        ``S3_PATH_STYLE``, ``S3_VERIFY_SSL``, ``S3_CA_CERT`` (or ``AWS_CA_BUNDLE``),
+        ``S3_SIGN_PAYLOAD``, ``S3_CHECKSUM``.
+        """
+        env = os.environ if environ is None else environ
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(f"s3: unknown option(s) {', '.join(unknown)}: known are {', '.join(sorted(known))}")
+
+        def first(*names: str) -> str | None:
+            for name in names:
+                value = env.get(name)
+                if value is not None and value.strip() != "":
+                    return value.strip()
+            return None
+
+        values: dict[str, Any] = {}
+        for name, env_names in _ENV_VARS.items():
+            value = first(*env_names)
+            if value is not None:
+                if name in _BOOL_FIELDS:
+                    value = _parse_bool(env_names[0], value)
+                values[name] = value
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    # -- derived -----------------------------------------------------------------------------
+    @property
+    def part_size(self) -> int:
+        return self.part_size_mb * MIB
+
+    @property
+    def addressing_style(self) -> str:
+        path_style = self.path_style if self.path_style is not None else self.endpoint_url is not None
+        return "path" if path_style else "virtual"
+
+    @property
+    def payload_signed(self) -> bool:
+        """Whether SigV4 hashes every payload byte (see the module docstring for when it is not)."""
+        if self.sign_payload is not None:
+            return self.sign_payload
+        if self.endpoint_url is None:
+            return False  # AWS: always https
+        parts = urlsplit(self.endpoint_url)
+        if parts.scheme == "https":
+            return False
+        return not _is_trusted_host(parts.hostname or "")
+
+    def describe_endpoint(self) -> str:
+        if self.endpoint_url:
+            return self.endpoint_url
+        return f"https://s3.{self.region}.amazonaws.com"
+
+
+def _is_trusted_host(host: str) -> bool:
+    """Loopback, private or link-local addresses, and cluster-internal names."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith((".localhost", ".svc", ".cluster.local", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket[/root/path]`` -> ``(bucket, "root/path")`` (root without slashes at the ends)."""
+    text = str(uri).strip()
+    for scheme in ("s3://", "s3a://"):
+        if text.startswith(scheme):
+            rest = text[len(scheme) :]
+            break
+    else:
+        raise ConfigError(f"output.uri: '{uri}' is not an S3 URI: write s3://BUCKET[/PATH]")
+    bucket, _, root = rest.partition("/")
+    if not bucket:
+        raise ConfigError(f"output.uri: '{uri}' names no bucket: write s3://BUCKET[/PATH]")
+    if not (3 <= len(bucket) <= 63) or bucket != bucket.lower() or not all(
+        c.isalnum() or c in "-._" for c in bucket
+    ):
+        raise ConfigError(
+            f"output.uri: '{bucket}' is not a valid bucket name: use 3-63 lower-case letters, digits, '-' or '.'"
+        )
+    return bucket, root.strip("/")
+
+
+# -- error mapping -------------------------------------------------------------------------------
+
+
+def _error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", "") or "")
+
+
+def _error_status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None) or {}
+    return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _network_reason(exc: BaseException) -> str:
+    """The innermost OS-level reason of a connection failure ('Connection refused', ...)."""
+    seen = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        if type(current).__name__ in ("ConnectTimeoutError", "ConnectTimeout"):
+            return "connection timed out"
+        kwargs = getattr(current, "kwargs", None) or {}
+        stack.extend([current.__context__, current.__cause__, kwargs.get("error")])
+        stack.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+    text = _one_line(str(exc))
+    return text or type(exc).__name__
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying what went wrong (never includes request headers, hence no secrets)."""
+    from botocore import exceptions as bx
+
+    if isinstance(exc, bx.ClientError):
+        code = _error_code(exc) or "error"
+        status = _error_status(exc)
+        message = _one_line(exc.response.get("Error", {}).get("Message", "") or "")
+        where = f" (HTTP {status})" if status else ""
+        return f"{code}{where}{': ' + message if message else ''}"
+    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError)):
+        return f"cannot connect ({_network_reason(exc)})"
+    if isinstance(exc, bx.NoCredentialsError):
+        return "no credentials found"
+    if isinstance(exc, SinkError):
+        return str(exc)
+    return f"{type(exc).__name__}: {_one_line(str(exc))}"
+
+
+def _botocore_errors() -> tuple[type[BaseException], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
+
+
+# -- checksums and request bodies ----------------------------------------------------------------
+
+
+def _checksum_args(algorithm: str, chunks: list) -> dict[str, str]:
+    if algorithm == "crc32":
+        crc = 0
+        for chunk in chunks:
+            crc = zlib.crc32(chunk, crc)
+        return {"ChecksumCRC32": base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")}
+    digest = hashlib.md5()
+    for chunk in chunks:
+        digest.update(chunk)
+    return {"ContentMD5": base64.b64encode(digest.digest()).decode("ascii")}
+
+
+class _GatherBody:
+    """A request body made of chunks that are sent one by one, never joined.
+
+    urllib3 sends an iterable body chunk by chunk (``sendall`` each); botocore sizes it with
+    ``len()`` and rewinds it with ``seek(0)`` before a retry. It deliberately has no ``read``:
+    then urllib3 would copy it through small reads, and botocore would add ``Expect: 100-continue``.
+    Used only with unsigned payloads (a signed payload is hashed by botocore through ``read``).
+    """
+
+    __slots__ = ("_chunks", "_size")
+
+    def __init__(self, chunks: list, size: int):
+        self._chunks = chunks
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self):
+        return iter(self._chunks)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if offset != 0 or whence != 0:
+            raise io.UnsupportedOperation("a part body can only be rewound to its start")
+        return 0
+
+
+def _body(chunks: list, size: int, signed: bool):
+    if len(chunks) == 1 and isinstance(chunks[0], bytes):
+        return chunks[0]
+    if not chunks:
+        return b""
+    if signed:
+        return b"".join(chunks)  # botocore hashes a signed payload: one contiguous copy per part
+    return _GatherBody(chunks, size)
+
+
+#: The server saw other bytes than we checksummed: corrupted in transit, worth sending again
+#: (botocore's retry modes do not retry these 400s).
+_DIGEST_MISMATCH_CODES = {"BadDigest", "XAmzContentSHA256Mismatch"}
+
+
+def _with_digest_retry(attempts: int, call):
+    from botocore.exceptions import ClientError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except ClientError as exc:
+            if _error_code(exc) not in _DIGEST_MISMATCH_CODES or attempt >= attempts:
+                raise
+            log.warning("S3 rejected a corrupted request body (%s); sending it again", _error_code(exc))
+    raise AssertionError("unreachable")
+
+
+# -- writer ---------------------------------------------------------------------------------------
+
+
+class S3UploadStream(io.RawIOBase):
+    """The write side of an :class:`S3ObjectWriter`: what ``ParquetWriter`` writes into.
+
+    ``close()`` only stops further writes; the object becomes visible on ``writer.commit()``.
+    """
+
+    def __init__(self, writer: "S3ObjectWriter"):
+        super().__init__()
+        self._writer = writer
+
+    @property
+    def name(self) -> str:
+        return self._writer.location
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def write(self, data) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        return self._writer._write(data)
+
+    def tell(self) -> int:
+        return self._writer._written
+
+    def flush(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+
+
+class S3ObjectWriter(ObjectWriter):
+    """One object: a single PutObject when it fits in one part, else a multipart upload."""
+
+    def __init__(self, store: "S3Store", key: str):
+        self._store = store
+        self._key = key
+        self._full_key = store._full_key(key)
+        self._bucket = store.bucket
+        self.location = store.describe(key)
+        options = store.options
+        self._client = store._get_client()
+        self._part_size = options.part_size
+        self._checksum = options.checksum
+        self._signed = options.payload_signed
+        self._attempts = options.max_attempts
+        self._executor = store._get_executor()
+        self._slots = threading.BoundedSemaphore(options.max_concurrency)
+        self._lock = threading.Lock()
+        # The part being filled: chunks kept by reference + a coalescing buffer for small writes.
+        self._chunks: list = []
+        self._small = bytearray()
+        self._pending = 0
+        self._written = 0
+        self._upload_id: str | None = None
+        self._next_part = 1
+        self._parts: dict[int, dict[str, Any]] = {}
+        self._futures: list[concurrent.futures.Future] = []
+        self._error: BaseException | None = None
+        self._state = "open"  # -> "committed" | "aborted"
+        self._stream = S3UploadStream(self)
+
+    @property
+    def stream(self) -> S3UploadStream:
+        return self._stream
+
+    @property
+    def upload_id(self) -> str | None:
+        """The multipart upload id once one was started (for tests and diagnostics)."""
+        return self._upload_id
+
+    # -- writing -------------------------------------------------------------------------------
+    def _write(self, data) -> int:
+        if self._state != "open":
+            raise ValueError(f"write to {self.location} after it was {self._state}")
+        self._raise_if_failed()
+        if isinstance(data, bytes):
+            view, owned = memoryview(data), True
+        else:
+            view = memoryview(data)
+            owned = view.readonly and isinstance(view.obj, bytes)
+            if view.format != "B" or view.ndim != 1:
+                try:
+                    view = view.cast("B")
+                except TypeError:  # not C-contiguous
+                    view, owned = memoryview(view.tobytes()), True
+        size = view.nbytes
+        offset = 0
+        while offset < size:
+            take = min(size - offset, self._part_size - self._pending)
+            piece = view[offset : offset + take] if take != size else view
+            if take < _SMALL_WRITE:
+                self._small += piece
+                if len(self._small) >= _SMALL_FLUSH:
+                    self._chunks.append(self._small)
+                    self._small = bytearray()
+            else:
+                if self._small:
+                    self._chunks.append(self._small)
+                    self._small = bytearray()
+                # Immutable input is kept by reference; mutable input may be reused by the caller.
+                self._chunks.append(piece if owned else bytes(piece))
+            self._pending += take
+            offset += take
+            if self._pending >= self._part_size:
+                self._submit_part()
+        self._written += size
+        return size
+
+    def _take_pending(self) -> tuple[list, int]:
+        if self._small:
+            self._chunks.append(self._small)
+            self._small = bytearray()
+        chunks, size = self._chunks, self._pending
+        self._chunks, self._pending = [], 0
+        return chunks, size
+
+    def _submit_part(self) -> None:
+        if self._upload_id is None:
+            self._create_upload()
+        number = self._next_part
+        if number > MAX_PARTS:
+            raise self._fail_now(
+                SinkError(
+                    f"{self.location} needs more than {MAX_PARTS} parts: raise s3.part_size_mb "
+                    f"(now {self._part_size // MIB})"
+                )
+            )
+        chunks, size = self._take_pending()
+        self._next_part += 1
+        # Blocks while max_concurrency parts of this writer are in flight: bounded memory.
+        self._slots.acquire()
+        if self._error is not None:
+            self._slots.release()
+            self._raise_if_failed()
+        try:
+            future = self._executor.submit(self._upload_part, number, chunks, size)
+        except BaseException:
+            self._slots.release()
+            raise
+        self._futures = [f for f in self._futures if not f.done()]
+        self._futures.append(future)
+
+    def _create_upload(self) -> None:
+        extra = {"ChecksumAlgorithm": "CRC32"} if self._checksum == "crc32" else {}
+        try:
+            response = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._full_key, **extra)
+        except _botocore_errors() as exc:
+            self._state = "aborted"
+            raise SinkError(f"cannot start the upload of {self.location}: {_reason(exc)}") from exc
+        self._upload_id = response["UploadId"]
+
+    def _upload_part(self, number: int, chunks: list, size: int) -> None:
+        """Runs in the store's thread pool; errors are recorded for the writer's thread."""
+        try:
+            if self._error is not None or self._state != "open":
+                return
+            checksum = _checksum_args(self._checksum, chunks)
+            response = _with_digest_retry(
+                self._attempts,
+                lambda: self._client.upload_part(
+                    Bucket=self._bucket,
+                    Key=self._full_key,
+                    UploadId=self._upload_id,
+                    PartNumber=number,
+                    Body=_body(chunks, size, self._signed),
+                    ContentLength=size,
+                    **checksum,
+                ),
+            )
+            part = {"PartNumber": number, "ETag": response["ETag"]}
+            if "ChecksumCRC32" in checksum:
+                part["ChecksumCRC32"] = checksum["ChecksumCRC32"]
+            with self._lock:
+                self._parts[number] = part
+        except BaseException as exc:  # noqa: BLE001 - surfaced on the writer's thread
+            with self._lock:
+                if self._error is None:
+                    self._error = exc
+        finally:
+            self._slots.release()
+
+    # -- finishing -----------------------------------------------------------------------------
+    def _wait_inflight(self) -> None:
+        futures, self._futures = self._futures, []
+        concurrent.futures.wait(futures)
+
+    def _fail_now(self, error: SinkError) -> SinkError:
+        self.abort()
+        return error
+
+    def _raise_if_failed(self) -> None:
+        exc = self._error
+        if exc is not None:
+            self.abort()
+            raise SinkError(f"uploading {self.location} failed: {_reason(exc)}") from exc
+
+    def commit(self) -> int:
+        if self._state != "open":
+            if self._error is not None:  # e.g. a write failed inside ParquetWriter.close()
+                raise SinkError(f"uploading {self.location} failed: {_reason(self._error)}") from self._error
+            raise SinkError(f"cannot commit {self.location}: it was already {self._state}")
+        try:
+            self._raise_if_failed()
+            if self._upload_id is None:
+                chunks, size = self._take_pending()
+                checksum = _checksum_args(self._checksum, chunks)
+                _with_digest_retry(
+                    self._attempts,
+                    lambda: self._client.put_object(
+                        Bucket=self._bucket,
+                        Key=self._full_key,
+                        Body=_body(chunks, size, self._signed),
+                        ContentLength=size,
+                        **checksum,
+                    ),
+                )
+            else:
+                if self._pending or self._next_part == 1:
+                    self._submit_part()
+                self._wait_inflight()
+                self._raise_if_failed()
+                parts = [self._parts[number] for number in range(1, self._next_part)]
+                self._client.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=self._full_key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+        except SinkError:
+            self.abort()
+            raise
+        except _botocore_errors() as exc:
+            self.abort()
+            raise SinkError(f"uploading {self.location} failed: {_reason(exc)}") from exc
+        except BaseException:
+            self.abort()
+            raise
+        self._state = "committed"
+        self._stream.close()
+        return self._written
+
+    def abort(self) -> None:
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        # Parts already being sent finish (bounded by timeouts x attempts); queued ones skip.
+        # Aborting only afterwards means no part can land after the abort.
+        self._wait_inflight()
+        self._chunks, self._small, self._pending = [], bytearray(), 0
+        self._stream.close()
+        if self._upload_id is None:
+            return
+        try:
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._full_key, UploadId=self._upload_id)
+        except _botocore_errors() as exc:
+            if _error_code(exc) != "NoSuchUpload":
+                log.warning(
+                    "could not abort the multipart upload of %s (%s); S3Store.cleanup_partials removes it later",
+                    self.location,
+                    _reason(exc),
+                )
+
+
+# -- reader ---------------------------------------------------------------------------------------
+
+
+class _S3RangeReader(io.RawIOBase):
+    """Seekable read-only view of one object version over ranged GETs (pinned by ETag)."""
+
+    def __init__(self, store: "S3Store", key: str, size: int, etag: str | None):
+        super().__init__()
+        self._store = store
+        self._key = key
+        self._size = size
+        self._etag = etag
+        self._pos = 0
+        self.name = store.describe(key)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self._size + offset
+        else:
+            raise ValueError(f"invalid whence {whence}")
+        if pos < 0:
+            raise ValueError(f"negative seek position {pos}")
+        self._pos = pos
+        return pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def size(self) -> int:
+        return self._size
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        count = min(len(view), self._size - self._pos)
+        if count <= 0:
+            return 0
+        data = self._store._get_range(self._key, self._pos, self._pos + count - 1, self._etag)
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def readall(self) -> bytes:
+        count = self._size - self._pos
+        if count <= 0:
+            return b""
+        data = self._store._get_range(self._key, self._pos, self._size - 1, self._etag)
+        self._pos += len(data)
+        return data
+
+
+# -- store ----------------------------------------------------------------------------------------
+
+
+class S3Store(Store):
+    """Objects under ``s3://bucket[/root/path]``; keys are ``/``-separated paths below the root.
+
+    Picklable (clients and threads are rebuilt lazily), so a store can be shipped to Ray actors.
+    """
+
+    def __init__(self, uri: str, options: S3Options | None = None, *, create_bucket: bool = False):
+        self.uri = str(uri)
+        self.bucket, self.root = parse_s3_uri(uri)
+        self.options = options if options is not None else S3Options.from_env()
+        self.create_bucket = bool(create_bucket)
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._lock = threading.Lock()
+        self._client = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def __getstate__(self) -> dict:
+        return {"uri": self.uri, "options": self.options, "create_bucket": self.create_bucket}
+
+    def __setstate__(self, state: dict) -> None:
+        self.uri = state["uri"]
+        self.bucket, self.root = parse_s3_uri(self.uri)
+        self.options = state["options"]
+        self.create_bucket = state["create_bucket"]
+        self._init_runtime()
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.uri!r}, endpoint={self.options.describe_endpoint()!r})"
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _full_key(self, key: str) -> str:
+        key = str(key).lstrip("/")
+        if not key:
+            raise ValueError("empty object key")
+        return f"{self.root}/{key}" if self.root else key
+
+    def _full_prefix(self, prefix: str) -> str:
+        """A directory-like prefix: '' is the root, 'a/b' means everything under 'a/b/'."""
+        prefix = str(prefix).strip("/")
+        parts = [p for p in (self.root, prefix) if p]
+        return "/".join(parts) + "/" if parts else ""
+
+    def _relative(self, full_key: str) -> str:
+        return full_key[len(self.root) + 1 :] if self.root else full_key
+
+    def _make_client(self, *, max_attempts: int | None = None, connect_timeout: float | None = None):
+        import boto3
+        from botocore.config import Config
+
+        opts = self.options
+        config = Config(
+            region_name=opts.region,
+            signature_version="s3v4",
+            s3={"addressing_style": opts.addressing_style, "payload_signing_enabled": opts.payload_signed},
+            retries={"mode": opts.retry_mode, "total_max_attempts": max_attempts or opts.max_attempts},
+            connect_timeout=connect_timeout or opts.connect_timeout,
+            read_timeout=opts.read_timeout,
+            max_pool_connections=max(10, 2 * opts.max_concurrency + 2),
+            tcp_keepalive=True,
+            # We send our own CRC32 (or MD5) per request; botocore must not add another.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            # Off so part bodies can be zero-copy views and chunk lists (see _GatherBody).
+            parameter_validation=False,
+        )
+        verify: bool | str = opts.ca_cert if (opts.ca_cert and opts.verify_ssl) else opts.verify_ssl
+        session = boto3.session.Session(region_name=opts.region)
+        return session.client("s3", endpoint_url=opts.endpoint_url, verify=verify, config=config)
+
+    def _get_client(self):
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _get_executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = concurrent.futures.ThreadPoolExecutor(
+                        max_workers=self.options.max_concurrency, thread_name_prefix="lakebench-s3-upload"
+                    )
+        return self._executor
+
+    def close(self) -> None:
+        """Release threads and connections (the store stays usable; they are rebuilt on demand)."""
+        with self._lock:
+            executor, self._executor, self._client = self._executor, None, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    def _fail(self, action: str, exc: BaseException) -> SinkError:
+        return SinkError(f"{action} failed: {_reason(exc)}")
+
+    # -- Store API -------------------------------------------------------------------------------
+    def open_writer(self, key: str) -> S3ObjectWriter:
+        return S3ObjectWriter(self, key)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """One PutObject: atomic (readers see the old or the new object, never a mix)."""
+        payload = data if isinstance(data, bytes) else bytes(data)
+        try:
+            self._get_client().put_object(
+                Bucket=self.bucket,
+                Key=self._full_key(key),
+                Body=payload,
+                ContentLength=len(payload),
+                **_checksum_args(self.options.checksum, [payload]),
+            )
+        except _botocore_errors() as exc:
+            raise self._fail(f"writing {self.describe(key)}", exc) from exc
+
+    def get_bytes(self, key: str) -> bytes | None:
+        try:
+            return self._read_object(key)
+        except _botocore_errors() as exc:
+            if _error_status(exc) == 404 and _error_code(exc) not in _MISSING_BUCKET_CODES:
+                return None
+            raise self._fail(f"reading {self.describe(key)}", exc) from exc
+
+    def _read_object(self, key: str, **range_args: str) -> bytes:
+        """GET (a range of) an object; a body cut off mid-stream is fetched again (bounded)."""
+        from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
+
+        client = self._get_client()
+        last: BaseException | None = None
+        for _attempt in range(self.options.max_attempts):
+            response = client.get_object(Bucket=self.bucket, Key=self._full_key(key), **range_args)
+            try:
+                return response["Body"].read()
+            except (IncompleteReadError, ReadTimeoutError, ResponseStreamingError) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    def _get_range(self, key: str, first: int, last: int, etag: str | None) -> bytes:
+        args = {"Range": f"bytes={first}-{last}"}
+        if etag:
+            args["IfMatch"] = etag
+        try:
+            return self._read_object(key, **args)
+        except _botocore_errors() as exc:
+            if _error_code(exc) == "PreconditionFailed":
+                raise SinkError(
+                    f"{self.describe(key)} was replaced while being read: read it again"
+                ) from exc
+            raise self._fail(f"reading {self.describe(key)}", exc) from exc
+
+    def open_reader(self, key: str) -> BinaryIO:
+        """A seekable reader over ranged GETs; ``pyarrow.parquet.ParquetFile`` reads it directly.
+
+        Our own reader rather than ``pyarrow.fs.S3FileSystem``: it goes through the same boto3
+        client, so it honours exactly the same endpoint, TLS, retry and credential settings
+        (the AWS C++ SDK has its own credential chain and TLS options).
+        """
+        try:
+            head = self._get_client().head_object(Bucket=self.bucket, Key=self._full_key(key))
+        except _botocore_errors() as exc:
+            if _error_status(exc) == 404:
+                raise SinkError(f"{self.describe(key)} does not exist") from exc
+            raise self._fail(f"opening {self.describe(key)}", exc) from exc
+        raw = _S3RangeReader(self, key, int(head["ContentLength"]), head.get("ETag"))
+        return io.BufferedReader(raw, buffer_size=256 * 1024)
+
+    def list(self, prefix: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        try:
+            pages = self._get_client().get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket,
+                Prefix=self._full_prefix(prefix),
+                PaginationConfig={"PageSize": _LIST_PAGE},
+            )
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    if item["Key"].endswith("/"):
+                        continue  # a directory marker, not an object
+                    out[self._relative(item["Key"])] = int(item["Size"])
+        except _botocore_errors() as exc:
+            raise self._fail(f"listing {self.describe(prefix)}", exc) from exc
+        return out
+
+    def delete(self, key: str) -> None:
+        try:
+            self._get_client().delete_object(Bucket=self.bucket, Key=self._full_key(key))
+        except _botocore_errors() as exc:
+            if _error_status(exc) == 404 and _error_code(exc) not in _MISSING_BUCKET_CODES:
+                return
+            raise self._fail(f"deleting {self.describe(key)}", exc) from exc
+
+    def _open_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        try:
+            pages = self._get_client().get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket,
+                Prefix=self._full_prefix(prefix),
+                PaginationConfig={"PageSize": _LIST_PAGE},
+            )
+            for page in pages:
+                for upload in page.get("Uploads", ()):
+                    found.append((upload["Key"], upload["UploadId"]))
+        except _botocore_errors() as exc:
+            raise self._fail(f"listing unfinished uploads under {self.describe(prefix)}", exc) from exc
+        return sorted(found)
+
+    def list_partials(self, prefix: str) -> list[str]:
+        """Keys (relative to the root) with an unfinished multipart upload, once per upload."""
+        return [self._relative(key) for key, _ in self._open_uploads(prefix)]
+
+    def cleanup_partials(self, prefix: str) -> int:
+        removed = 0
+        client = self._get_client()
+        for key, upload_id in self._open_uploads(prefix):
+            try:
+                client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            except _botocore_errors() as exc:
+                if _error_code(exc) == "NoSuchUpload":
+                    continue  # finished or aborted meanwhile
+                raise self._fail(f"aborting the unfinished upload of s3://{self.bucket}/{key}", exc) from exc
+            removed += 1
+        return removed
+
+    # -- preflight -------------------------------------------------------------------------------
+    def preflight(self) -> None:
+        """List, write, read back and delete a probe under ``_lakebench/``; start and abort a
+        multipart upload. Every failure is one line saying what to fix."""
+        from botocore import exceptions as bx
+
+        opts = self.options
+        endpoint = opts.describe_endpoint()
+        if opts.ca_cert and opts.verify_ssl and not os.path.isfile(opts.ca_cert):
+            raise SinkError(f"s3.ca_cert '{opts.ca_cert}' is not a file: give the path of a PEM CA bundle")
+        # Fail fast: a wrong endpoint should not be retried max_attempts times with backoff.
+        client = self._make_client(
+            max_attempts=min(opts.max_attempts, 2), connect_timeout=min(opts.connect_timeout, 5.0)
+        )
+        step = "listing"
+        try:
+            try:
+                client.list_objects_v2(Bucket=self.bucket, Prefix=self._full_prefix(""), MaxKeys=1)
+            except bx.ClientError as exc:
+                if not self._is_missing_bucket(exc):
+                    raise
+                if not self.create_bucket:
+                    raise SinkError(
+                        f"bucket '{self.bucket}' does not exist at {endpoint}: "
+                        "create it or set output.create_bucket=true"
+                    ) from exc
+                step = "creating bucket"
+                self._create_bucket(client)
+            probe = f"{PROBE_PREFIX}.probe-{secrets.token_hex(6)}"
+            full = self._full_key(probe)
+            payload = b"lakebench preflight " + secrets.token_bytes(16)
+            step = "writing"
+            client.put_object(
+                Bucket=self.bucket, Key=full, Body=payload, ContentLength=len(payload),
+                **_checksum_args(opts.checksum, [payload]),
+            )
+            try:
+                step = "reading"
+                echoed = client.get_object(Bucket=self.bucket, Key=full)["Body"].read()
+                if echoed != payload:
+                    raise SinkError(
+                        f"S3 at {endpoint} returned different bytes for the probe {self.describe(probe)}: "
+                        "check the endpoint and any proxy in between"
+                    )
+                step = "starting a multipart upload"
+                upload = client.create_multipart_upload(Bucket=self.bucket, Key=full)
+                step = "aborting a multipart upload"
+                client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload["UploadId"])
+            finally:
+                step = "deleting"
+                client.delete_object(Bucket=self.bucket, Key=full)
+        except SinkError:
+            raise
+        except bx.NoCredentialsError as exc:
+            raise SinkError(
+                f"no S3 credentials found for {endpoint}: set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or a pod/instance role)"
+            ) from exc
+        except bx.SSLError as exc:
+            raise SinkError(
+                f"TLS handshake with S3 endpoint {endpoint} failed ({_network_reason(exc)}): "
+                "set s3.ca_cert to the CA bundle, or s3.verify_ssl=false for a test endpoint"
+            ) from exc
+        except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ConnectionClosedError) as exc:
+            raise SinkError(
+                f"cannot reach S3 endpoint {endpoint}: {_network_reason(exc)}: check s3.endpoint_url"
+            ) from exc
+        except bx.ReadTimeoutError as exc:
+            raise SinkError(
+                f"S3 endpoint {endpoint} did not answer within {opts.read_timeout:g}s: "
+                "check s3.endpoint_url (is it an S3 server?)"
+            ) from exc
+        except bx.ClientError as exc:
+            raise self._preflight_client_error(exc, step, endpoint) from exc
+        except bx.BotoCoreError as exc:
+            raise SinkError(f"S3 preflight against {endpoint} failed while {step}: {_reason(exc)}") from exc
+
+    @staticmethod
+    def _is_missing_bucket(exc: BaseException) -> bool:
+        code = _error_code(exc)
+        return code in _MISSING_BUCKET_CODES or (code in ("404", "NotFound") and _error_status(exc) == 404)
+
+    def _create_bucket(self, client) -> None:
+        from botocore.exceptions import ClientError
+
+        args: dict[str, Any] = {"Bucket": self.bucket}
+        if self.options.region != "us-east-1":
+            args["CreateBucketConfiguration"] = {"LocationConstraint": self.options.region}
+        try:
+            client.create_bucket(**args)
+        except ClientError as exc:
+            if _error_code(exc) not in ("BucketAlreadyOwnedByYou",):
+                raise
+        log.info("created bucket %s at %s", self.bucket, self.options.describe_endpoint())
+
+    def _credential_source(self) -> str:
+        try:
+            import boto3
+
+            credentials = boto3.session.Session(region_name=self.options.region).get_credentials()
+        except Exception:  # noqa: BLE001 - only for the message
+            return "unknown source"
+        return getattr(credentials, "method", None) or "unknown source"
+
+    def _preflight_client_error(self, exc: BaseException, step: str, endpoint: str) -> SinkError:
+        code = _error_code(exc)
+        status = _error_status(exc)
+        if code in _BAD_CREDENTIAL_CODES:
+            return SinkError(
+                f"S3 at {endpoint} rejected the credentials ({code}; credentials from "
+                f"{self._credential_source()}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+            )
+        if code in _REGION_CODES or status == 301:
+            return SinkError(
+                f"bucket '{self.bucket}' is not reachable in region {self.options.region} at {endpoint} "
+                f"({code or status}): set s3.region (AWS_REGION) to the bucket's region"
+            )
+        if code in _DENIED_CODES:
+            what = {
+                "listing": f"list s3://{self.bucket}/{self.root} (grant s3:ListBucket)",
+                "creating bucket": f"create bucket '{self.bucket}' (grant s3:CreateBucket or create it yourself)",
+                "writing": f"write to {self.uri} (grant s3:PutObject)",
+                "reading": f"read back from {self.uri} (grant s3:GetObject)",
+                "starting a multipart upload": f"start multipart uploads in {self.uri} (grant s3:PutObject)",
+                "aborting a multipart upload": f"abort multipart uploads in {self.uri} (grant s3:AbortMultipartUpload)",
+                "deleting": f"delete from {self.uri} (grant s3:DeleteObject)",
+            }.get(step, f"access {self.uri}")
+            return SinkError(f"no permission to {what} at {endpoint}: {code}")
+        return SinkError(f"S3 preflight against {endpoint} failed while {step} {self.uri}: {_reason(exc)}")
+
+
+__all__ = ["S3Options", "S3Store", "S3ObjectWriter", "S3UploadStream", "parse_s3_uri"]

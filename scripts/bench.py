@@ -1,0 +1,157 @@
+#!/usr/bin/env python
+"""Generator throughput per core against a floor measured in the same run, and peak memory.
+
+The floor is a Parquet file of the same byte size holding only a vectorised random-hex payload
+column, written with the same writer settings: what one core needs just to make and write the
+bytes. The generator's target is >= 0.6 x the floor. Peak RSS is measured in fresh processes
+writing one file of 512 MiB and one of 2 GiB to a local directory.
+
+    python scripts/bench.py                 # 5 files of 512 MiB, both memory runs
+    python scripts/bench.py --files 3 --file-mb 256 --no-memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lakebench_ray.config import load_config
+from lakebench_ray.core import build_loyalty_table
+from lakebench_ray.core.plan import row_group_rows
+from lakebench_ray.core.strings import random_hex
+from lakebench_ray.format import write_file, writer_options
+from lakebench_ray.planning import make_plan
+
+
+def null_sink() -> pa.NativeFile:
+    """Counts bytes and keeps none: measures CPU, not the disk."""
+    return pa.MockOutputStream()
+
+
+def floor_file(nbytes: int, payload_bytes: int, row_group_mb: float, seed: int) -> float:
+    """Seconds to write ``nbytes`` of Parquet holding only a random-hex payload column."""
+    rows = max(1, nbytes // (2 * payload_bytes))
+    group = row_group_rows(rows, row_group_mb, payload_bytes)
+    schema = pa.schema([("interaction_payload", pa.string())])
+    options = dict(writer_options(), use_dictionary=False, write_statistics=False)
+    rng = np.random.Generator(np.random.PCG64(seed))
+    started = time.perf_counter()
+    with pq.ParquetWriter(null_sink(), schema, **options) as writer:
+        for first in range(0, rows, group):
+            count = min(group, rows - first)
+            writer.write_batch(pa.record_batch([random_hex(rng, count, payload_bytes)], schema=schema), row_group_size=count)
+    return time.perf_counter() - started
+
+
+def throughput(files: int, file_mb: float, payload_kb: float) -> dict:
+    config = load_config(None, [f"file_size_mb={file_mb}", f"payload_kb={payload_kb}", f"num_files={files}"])
+    loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+    plan = make_plan(config, loyalty)
+    params = plan.params
+    # Warm up (vocabularies, allocator) on a small file; not timed.
+    write_file(params, loyalty, 10_000, null_sink(), rows=min(params.rows_per_file, 20_000))
+    gen, floor, sizes = [], [], []
+    for fid in range(files):
+        sink = null_sink()
+        started = time.perf_counter()
+        write_file(params, loyalty, fid, sink)
+        gen.append(time.perf_counter() - started)
+        sizes.append(sink.size())
+        floor.append(floor_file(sizes[-1], max(1, params.payload_bytes), config.row_group_mb, seed=fid))
+    size = int(statistics.median(sizes))
+    g, f = statistics.median(gen), statistics.median(floor)
+    return {
+        "file_bytes": size,
+        "rows_per_file": params.rows_per_file,
+        "generator_s": round(g, 3),
+        "generator_mb_s": round(size / 2**20 / g, 1),
+        "generator_rows_s": round(params.rows_per_file / g),
+        "floor_s": round(f, 3),
+        "floor_mb_s": round(size / 2**20 / f, 1),
+        "ratio": round(f / g, 3),
+        "all_generator_s": [round(x, 3) for x in gen],
+        "all_floor_s": [round(x, 3) for x in floor],
+    }
+
+
+_CHILD = """
+import sys, tempfile, time
+from lakebench_ray.config import load_config
+from lakebench_ray.core import build_loyalty_table
+from lakebench_ray.format import write_file
+from lakebench_ray.planning import make_plan
+from lakebench_ray.sinks import LocalStore
+config = load_config(None, ["file_size_mb=" + sys.argv[1], "num_files=1"])
+loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+plan = make_plan(config, loyalty)
+def hwm_kb():  # VmHWM starts afresh at exec; ru_maxrss would carry the parent's peak over
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+baseline = hwm_kb()
+with tempfile.TemporaryDirectory(dir=sys.argv[2]) as tmp:
+    store = LocalStore(tmp)
+    started = time.perf_counter()
+    with store.open_writer("part-000000.parquet") as writer:
+        write_file(plan.params, loyalty, 0, writer.stream)
+        size = writer.commit()
+    seconds = time.perf_counter() - started
+peak = hwm_kb()
+print(f"{size} {peak} {baseline} {seconds}")
+"""
+
+
+def peak_rss(file_mb: float, workdir: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(file_mb), workdir], capture_output=True, text=True, check=True)
+    size, peak, baseline, seconds = out.stdout.split()
+    return {
+        "file_mb": file_mb,
+        "file_bytes": int(size),
+        "peak_rss_mb": round(int(peak) / 1024, 1),
+        "rss_before_writing_mb": round(int(baseline) / 1024, 1),
+        "seconds": round(float(seconds), 2),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=5)
+    parser.add_argument("--file-mb", type=float, default=512)
+    parser.add_argument("--payload-kb", type=float, default=2)
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-RSS runs")
+    parser.add_argument("--workdir", default=tempfile.gettempdir(), help="where the memory runs write their file")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+
+    result = {"throughput": throughput(args.files, args.file_mb, args.payload_kb)}
+    t = result["throughput"]
+    print(f"file: {t['file_bytes'] / 2**20:.1f} MiB, {t['rows_per_file']:,} rows (median of {args.files})")
+    print(f"generator: {t['generator_mb_s']:8.1f} MB/s  {t['generator_rows_s']:>9,} rows/s  ({t['generator_s']} s/file)")
+    print(f"floor:     {t['floor_mb_s']:8.1f} MB/s  (random-hex payload only, same writer settings)")
+    print(f"ratio generator/floor: {t['ratio']:.2f}  (target >= 0.60)")
+    if not args.no_memory:
+        runs = [peak_rss(mb, args.workdir) for mb in (512, 2048)]
+        result["memory"] = runs
+        for run in runs:
+            print(f"peak RSS writing a {run['file_mb']:.0f} MiB file: {run['peak_rss_mb']:.0f} MB "
+                  f"(before writing: {run['rss_before_writing_mb']:.0f} MB; {run['seconds']} s)")
+        growth = runs[1]["peak_rss_mb"] / runs[0]["peak_rss_mb"] - 1
+        print(f"2 GiB vs 512 MiB peak RSS: {growth:+.1%}  (target: 512 MiB file <= 512 MB, 2 GiB within 10%)")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Shared fixtures: a real local Ray runtime (and the S3 test server, see conftest_s3)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # quiet local test clusters
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+try:  # the S3 fixtures live beside this file
+    from .conftest_s3 import *  # noqa: F401,F403
+except ImportError as exc:  # pragma: no cover - only when the module is missing
+    print(f"S3 fixtures unavailable: {exc}")
+
+
+@pytest.fixture
+def ray_local():
+    """A local Ray with 2 CPUs, started once and shared (tests that need their own cluster shut it
+    down; the next user starts it again)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", configure_logging=False)
+    yield ray
