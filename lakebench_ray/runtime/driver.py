@@ -6,12 +6,15 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import itertools
 import re
+import secrets
 import sys
 import time
 from typing import Optional
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..config import Config
 from ..core import build_loyalty_table
@@ -20,6 +23,7 @@ from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
 from .actors import GeneratorActor
 from .checkpoint import CheckpointActor, checkpoint_key, metadata_dir
+from .metrics import RunMetrics
 from .pool import FilePool, PoolSettings
 from .progress import Progress
 
@@ -39,7 +43,8 @@ class Report:
     rows: int
     bytes: int
     seconds: float
-    throughput_mb_s: float
+    generation_seconds: float  # from the first file handed out to the last one finished
+    throughput_mb_s: float  # bytes written / generation_seconds
     retries: int
     failed: list
     files: list
@@ -55,7 +60,7 @@ class Report:
         return (
             f"done: {self.files_written} files written ({self.files_skipped} already done), "
             f"{self.rows:,} rows, {self.bytes / 1e9:.2f} GB in {self.seconds:.1f}s "
-            f"({self.throughput_mb_s:.0f} MB/s), {self.retries} retries"
+            f"({self.throughput_mb_s:.0f} MB/s while generating), {self.retries} retries"
         )
 
 
@@ -89,6 +94,43 @@ def _cleanup_partials(store: Store, prefix: str, plan: RunPlan) -> int:
     return store.cleanup_partials(prefix, mine)
 
 
+def _autoscaler_request(cpus_per_actor: float):
+    """Ask an autoscaler (if any) for room for ``n`` actors; 0 releases the request so the
+    cluster can scale down."""
+    last = None
+
+    def request(n: int) -> None:
+        nonlocal last
+        n = min(n, 10_000)
+        if n == last:
+            return
+        last = n
+        try:
+            from ray.autoscaler.sdk import request_resources
+
+            request_resources(bundles=[{"CPU": cpus_per_actor}] * n)
+        except Exception as exc:  # no autoscaler here: nothing to ask
+            log.debug("request_resources(%d actors) not sent: %s", n, exc)
+
+    return request
+
+
+def _sustained_ids(config: Config, plan: RunPlan, started: float):
+    """Ids past the planned set (interleaved by partition, so partitions never collide) for as
+    long as ``duration_s`` since the run started allows."""
+    deadline = started + config.duration_s
+    next_id = plan.files.num_files + plan.partition_index
+
+    def more():
+        nonlocal next_id
+        if time.monotonic() >= deadline:
+            return None
+        file_id, next_id = next_id, next_id + plan.partition_count
+        return file_id
+
+    return more
+
+
 def generate(config: Config, *, out=None) -> Report:
     """Generate the dataset described by ``config``; returns the :class:`Report`.
 
@@ -107,7 +149,9 @@ def generate(config: Config, *, out=None) -> Report:
     pool: Optional[FilePool] = None
     try:
         spec = store_spec(config)
-        ckpt = ray.remote(num_cpus=0, max_restarts=-1)(CheckpointActor).remote(
+        # Pinned to the driver's node: it lives and dies with the driver, never with a worker.
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        ckpt = ray.remote(num_cpus=0, max_restarts=0)(CheckpointActor).options(scheduling_strategy=here).remote(
             spec,
             checkpoint_key(prefix, plan.partition_count, plan.partition_index),
             plan.fingerprint,
@@ -122,22 +166,38 @@ def generate(config: Config, *, out=None) -> Report:
         params = plan.params.as_dict()
         actor_cls = ray.remote(num_cpus=config.ray.cpus_per_actor, max_restarts=0, max_task_retries=0)(GeneratorActor)
 
+        run_id = secrets.token_hex(3)
+        serial = itertools.count()
+
         def make_actor():
-            return actor_cls.options(scheduling_strategy="SPREAD").remote(params, loyalty_ref, spec, prefix)
+            # Named, so the dashboard (and an operator) can tell the run's actors apart.
+            name = f"lakebench-generator-{run_id}-{next(serial)}"
+            return actor_cls.options(name=name, scheduling_strategy="SPREAD").remote(params, loyalty_ref, spec, prefix)
 
         progress = Progress(len(plan.file_ids), enabled=config.progress, stream=out)
         progress.files = len(plan.file_ids) - len(todo)
+        metrics = RunMetrics(f"{plan.partition_index}/{plan.partition_count}")
+        metrics.set_remaining(len(todo))
+        planned = set(plan.file_ids)
         results: list[dict] = []
         record_refs = []
 
         def on_result(result: dict) -> None:
             results.append(result)
-            record_refs.append(ckpt.record.remote(result["file_id"]))
-            progress.update(files=1, rows=result["rows"], nbytes=result["bytes"])
+            if result["file_id"] in planned:  # sustained-mode extras are not part of the dataset plan
+                record_refs.append(ckpt.record.remote(result["file_id"]))
+            progress.update(files=int(result["file_id"] in planned), rows=result["rows"], nbytes=result["bytes"])
+            metrics.file_written(result["rows"], result["bytes"])
+            metrics.set_remaining(len(planned) - progress.files)
 
         def on_retry(file_id: int, cause: str) -> None:
             log.warning("retrying file %d: %s", file_id, cause)
             progress.update(retries=1)
+            metrics.retry()
+
+        def on_actors(n: int) -> None:
+            progress.update(actors=n)
+            metrics.set_actors(n)
 
         settings = PoolSettings(
             num_actors=config.ray.num_actors,
@@ -145,8 +205,8 @@ def generate(config: Config, *, out=None) -> Report:
             cpus_per_actor=config.ray.cpus_per_actor,
             max_attempts=config.ray.max_file_attempts,
         )
-        pool = FilePool(make_actor, settings, on_result=on_result, on_retry=on_retry,
-                        on_actors=lambda n: progress.update(actors=n))
+        pool = FilePool(make_actor, settings, on_result=on_result, on_retry=on_retry, on_actors=on_actors,
+                        want_actors=_autoscaler_request(config.ray.cpus_per_actor))
         print(
             f"lakebench-ray: {len(todo)} of {len(plan.file_ids)} files to write "
             f"({plan.files.rows_per_file:,} rows, ~{plan.files.file_bytes / 2**20:.0f} MiB each) "
@@ -154,7 +214,11 @@ def generate(config: Config, *, out=None) -> Report:
             file=out,
             flush=True,
         )
-        failed = pool.run(todo) if todo else []
+        pool_started = time.monotonic()
+        extra = _sustained_ids(config, plan, started) if config.duration_s else None
+        failed = pool.run(todo, more=extra) if (todo or extra) else []
+        generation_seconds = time.monotonic() - pool_started
+        metrics.failed(len(failed))
         ray.get(record_refs)
         ray.get(ckpt.flush.remote())
         progress.close()
@@ -169,7 +233,8 @@ def generate(config: Config, *, out=None) -> Report:
             rows=sum(r["rows"] for r in results),
             bytes=written_bytes,
             seconds=round(seconds, 3),
-            throughput_mb_s=round(written_bytes / 2**20 / seconds, 1) if seconds > 0 else 0.0,
+            generation_seconds=round(generation_seconds, 3),
+            throughput_mb_s=round(written_bytes / 1e6 / generation_seconds, 1) if generation_seconds > 0 else 0.0,
             retries=progress.retries,
             failed=[dataclasses.asdict(f) for f in failed],
             files=sorted(results, key=lambda r: r["file_id"]),

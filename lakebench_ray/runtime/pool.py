@@ -68,14 +68,14 @@ class FilePool:
         on_result: Callable[[dict], None],
         on_retry: Callable[[int, str], None] = lambda file_id, cause: None,
         on_actors: Callable[[int], None] = lambda n: None,
-        want_cpus: Callable[[float], None] = lambda cpus: None,
+        want_actors: Callable[[int], None] = lambda n: None,
     ):
         self._make_actor = make_actor
         self.settings = settings
         self._on_result = on_result
         self._on_retry = on_retry
         self._on_actors = on_actors
-        self._want_cpus = want_cpus
+        self._want_actors = want_actors
         self._actors: list[_Actor] = []
         self._in_flight: dict[Any, _Actor] = {}
         self._attempts: collections.Counter[int] = collections.Counter()
@@ -117,14 +117,18 @@ class FilePool:
             target = min(target, s.max_actors)
         return max(0, min(target, remaining))
 
-    def _maybe_grow(self, remaining: int, force: bool = False) -> None:
+    def _maybe_grow(self, remaining: int, force: bool = False, demand: int | None = None) -> None:
+        """Start actors up to the target for ``remaining`` files; ask an autoscaler for room for
+        ``demand`` actors (default ``remaining``)."""
         now = time.monotonic()
         if not force and now - self._last_grow < self.settings.grow_interval_s:
             return
         self._last_grow = now
         if self.settings.num_actors is None:
-            wanted = remaining if self.settings.max_actors is None else min(remaining, self.settings.max_actors)
-            self._want_cpus(wanted * self.settings.cpus_per_actor)
+            wanted = remaining if demand is None else demand
+            if self.settings.max_actors is not None:
+                wanted = min(wanted, self.settings.max_actors)
+            self._want_actors(wanted)
         # Only add actors when none is still waiting for a place: pending ones already ask for CPUs.
         if self._starting() and self.settings.num_actors is None:
             return
@@ -155,7 +159,11 @@ class FilePool:
         self._maybe_grow(max(1, len(pending)), force=True)
         while True:
             self._check_started()
-            self._maybe_grow(max(1, len(pending) + len(self._in_flight)))
+            # Sustained mode has unbounded work: grow to whatever the cluster offers.
+            # (The autoscaler is asked only for what planned work and running actors need.)
+            known = len(pending) + len(self._in_flight)
+            unbounded = 1 << 30 if more is not None else 0
+            self._maybe_grow(max(1, known + unbounded), demand=max(known, len(self._live())))
             for actor in self._live():  # hand work to every idle live actor
                 if actor.busy_with is not None:
                     continue
@@ -173,6 +181,8 @@ class FilePool:
                 self._in_flight[actor.handle.generate.remote(file_id)] = actor
             if not self._in_flight and not pending and more is None:
                 return failed
+            if not pending and more is None:
+                self._release_idle()
             if self._live():
                 last_alive = time.monotonic()
             elif time.monotonic() - last_alive > self.settings.startup_timeout_s:
@@ -200,6 +210,16 @@ class FilePool:
                 else:
                     self._on_result(result)
 
+    def _release_idle(self) -> None:
+        """No work is left for idle actors: free their CPUs so an autoscaler can shrink."""
+        for actor in [a for a in self._actors if a.busy_with is None]:
+            self._actors.remove(actor)
+            try:
+                ray.kill(actor.handle, no_restart=True)
+            except Exception:
+                pass
+        self._on_actors(len(self._live()))
+
     def _retry_or_fail(self, file_id: int, cause: str, pending: collections.deque, failed: list[FailedFile]) -> None:
         attempts = self._attempts[file_id]
         if attempts >= self.settings.max_attempts:
@@ -216,4 +236,4 @@ class FilePool:
             except Exception:
                 pass
         self._actors.clear()
-        self._want_cpus(0)
+        self._want_actors(0)

@@ -56,10 +56,6 @@ MIB = 1 << 20
 MIN_PART_MB = 5
 MAX_PART_MB = 5 * 1024
 MAX_PARTS = 10_000
-#: Writes smaller than this are copied into a coalescing buffer (page headers, the footer), so a
-#: part is not sent as thousands of tiny ``sendall`` calls; larger ones are kept by reference.
-_SMALL_WRITE = 64 * 1024
-_SMALL_FLUSH = 1 * MIB
 #: ``list_objects_v2`` page size (a module constant so tests can exercise pagination cheaply).
 _LIST_PAGE = 1000
 #: Where preflight writes its probe (hidden from Spark/Trino by the leading underscore).
@@ -344,12 +340,13 @@ def _checksum_args(algorithm: str, chunks: list) -> dict[str, str]:
 
 
 class _GatherBody:
-    """A request body made of chunks that are sent one by one, never joined.
+    """A request body sent without a copy: its chunks (views of a part buffer) go to ``sendall``.
 
-    urllib3 sends an iterable body chunk by chunk (``sendall`` each); botocore sizes it with
-    ``len()`` and rewinds it with ``seek(0)`` before a retry. It deliberately has no ``read``:
-    then urllib3 would copy it through small reads, and botocore would add ``Expect: 100-continue``.
-    Used only with unsigned payloads (a signed payload is hashed by botocore through ``read``).
+    urllib3 sends an iterable body chunk by chunk; botocore sizes it with ``len()`` and rewinds it
+    with ``seek(0)`` before a retry (a bare ``memoryview`` has no ``seek``: retries would fail).
+    It deliberately has no ``read``: urllib3 would then copy it through 16 KiB reads and botocore
+    would add ``Expect: 100-continue``. Used only with unsigned payloads (botocore hashes a
+    signed payload through ``read``, so that path gets one contiguous ``bytes`` copy).
     """
 
     __slots__ = ("_chunks", "_size")
@@ -396,6 +393,32 @@ def _with_digest_retry(attempts: int, call):
                 raise
             log.warning("S3 rejected a corrupted request body (%s); sending it again", _error_code(exc))
     raise AssertionError("unreachable")
+
+
+class _BufferPool:
+    """Part buffers reused across parts and files, so their pages stay resident.
+
+    Copying a just-produced (cache-hot) chunk into a resident buffer is far cheaper than holding
+    on to the producer's chunks: those come from malloc, and keeping hundreds of MiB of them
+    alive makes the allocator hand pages back and fault them in again for every part.
+    """
+
+    def __init__(self, size: int, keep: int):
+        self._size = size
+        self._keep = keep
+        self._free: list[bytearray] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> bytearray:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return bytearray(self._size)
+
+    def put(self, buffer: bytearray) -> None:
+        with self._lock:
+            if len(self._free) < self._keep:
+                self._free.append(buffer)
 
 
 # -- writer ---------------------------------------------------------------------------------------
@@ -455,9 +478,10 @@ class S3ObjectWriter(ObjectWriter):
         self._executor = store._get_executor()
         self._slots = threading.BoundedSemaphore(options.max_concurrency)
         self._lock = threading.Lock()
-        # The part being filled: chunks kept by reference + a coalescing buffer for small writes.
-        self._chunks: list = []
-        self._small = bytearray()
+        self._pool = store._get_pool()
+        # The part being filled: a pooled buffer of part_size and how much of it is used.
+        self._buffer: bytearray | None = None
+        self._view: memoryview | None = None
         self._pending = 0
         self._written = 0
         self._upload_id: str | None = None
@@ -482,46 +506,38 @@ class S3ObjectWriter(ObjectWriter):
         if self._state != "open":
             raise ValueError(f"write to {self.location} after it was {self._state}")
         self._raise_if_failed()
-        if isinstance(data, bytes):
-            view, owned = memoryview(data), True
-        else:
-            view = memoryview(data)
-            owned = view.readonly and isinstance(view.obj, bytes)
-            if view.format != "B" or view.ndim != 1:
-                try:
-                    view = view.cast("B")
-                except TypeError:  # not C-contiguous
-                    view, owned = memoryview(view.tobytes()), True
+        view = memoryview(data)
+        if view.format != "B" or view.ndim != 1:
+            try:
+                view = view.cast("B")
+            except TypeError:  # not C-contiguous
+                view = memoryview(view.tobytes())
         size = view.nbytes
         offset = 0
         while offset < size:
+            if self._view is None:
+                self._buffer = self._pool.get()
+                self._view = memoryview(self._buffer)
             take = min(size - offset, self._part_size - self._pending)
-            piece = view[offset : offset + take] if take != size else view
-            if take < _SMALL_WRITE:
-                self._small += piece
-                if len(self._small) >= _SMALL_FLUSH:
-                    self._chunks.append(self._small)
-                    self._small = bytearray()
-            else:
-                if self._small:
-                    self._chunks.append(self._small)
-                    self._small = bytearray()
-                # Immutable input is kept by reference; mutable input may be reused by the caller.
-                self._chunks.append(piece if owned else bytes(piece))
+            # The one copy: from the producer's fresh (cache-hot) chunk into the part buffer.
+            self._view[self._pending : self._pending + take] = view[offset : offset + take]
             self._pending += take
             offset += take
-            if self._pending >= self._part_size:
+            if self._pending == self._part_size:
                 self._submit_part()
         self._written += size
         return size
 
-    def _take_pending(self) -> tuple[list, int]:
-        if self._small:
-            self._chunks.append(self._small)
-            self._small = bytearray()
-        chunks, size = self._chunks, self._pending
-        self._chunks, self._pending = [], 0
-        return chunks, size
+    def _take_pending(self) -> tuple[bytearray | None, int]:
+        buffer, size = self._buffer, self._pending
+        if self._view is not None:
+            self._view.release()
+        self._buffer, self._view, self._pending = None, None, 0
+        return buffer, size
+
+    def _release_buffer(self, buffer: bytearray | None) -> None:
+        if buffer is not None:
+            self._pool.put(buffer)
 
     def _submit_part(self) -> None:
         if self._upload_id is None:
@@ -534,17 +550,19 @@ class S3ObjectWriter(ObjectWriter):
                     f"(now {self._part_size // MIB})"
                 )
             )
-        chunks, size = self._take_pending()
+        buffer, size = self._take_pending()
         self._next_part += 1
         # Blocks while max_concurrency parts of this writer are in flight: bounded memory.
         self._slots.acquire()
         if self._error is not None:
             self._slots.release()
+            self._release_buffer(buffer)
             self._raise_if_failed()
         try:
-            future = self._executor.submit(self._upload_part, number, chunks, size)
+            future = self._executor.submit(self._upload_part, number, buffer, size)
         except BaseException:
             self._slots.release()
+            self._release_buffer(buffer)
             raise
         self._futures = [f for f in self._futures if not f.done()]
         self._futures.append(future)
@@ -558,11 +576,12 @@ class S3ObjectWriter(ObjectWriter):
             raise SinkError(f"cannot start the upload of {self.location}: {_reason(exc)}") from exc
         self._upload_id = response["UploadId"]
 
-    def _upload_part(self, number: int, chunks: list, size: int) -> None:
+    def _upload_part(self, number: int, buffer: bytearray, size: int) -> None:
         """Runs in the store's thread pool; errors are recorded for the writer's thread."""
         try:
             if self._error is not None or self._state != "open":
                 return
+            chunks = [memoryview(buffer)[:size]]
             checksum = _checksum_args(self._checksum, chunks)
             response = _with_digest_retry(
                 self._attempts,
@@ -586,6 +605,7 @@ class S3ObjectWriter(ObjectWriter):
                 if self._error is None:
                     self._error = exc
         finally:
+            self._release_buffer(buffer)
             self._slots.release()
 
     # -- finishing -----------------------------------------------------------------------------
@@ -611,18 +631,22 @@ class S3ObjectWriter(ObjectWriter):
         try:
             self._raise_if_failed()
             if self._upload_id is None:
-                chunks, size = self._take_pending()
-                checksum = _checksum_args(self._checksum, chunks)
-                _with_digest_retry(
-                    self._attempts,
-                    lambda: self._client.put_object(
-                        Bucket=self._bucket,
-                        Key=self._full_key,
-                        Body=_body(chunks, size, self._signed),
-                        ContentLength=size,
-                        **checksum,
-                    ),
-                )
+                buffer, size = self._take_pending()
+                try:
+                    chunks = [memoryview(buffer)[:size]] if buffer is not None and size else []
+                    checksum = _checksum_args(self._checksum, chunks)
+                    _with_digest_retry(
+                        self._attempts,
+                        lambda: self._client.put_object(
+                            Bucket=self._bucket,
+                            Key=self._full_key,
+                            Body=_body(chunks, size, self._signed),
+                            ContentLength=size,
+                            **checksum,
+                        ),
+                    )
+                finally:
+                    self._release_buffer(buffer)
             else:
                 if self._pending or self._next_part == 1:
                     self._submit_part()
@@ -655,7 +679,7 @@ class S3ObjectWriter(ObjectWriter):
         # Parts already being sent finish (bounded by timeouts x attempts); queued ones skip.
         # Aborting only afterwards means no part can land after the abort.
         self._wait_inflight()
-        self._chunks, self._small, self._pending = [], bytearray(), 0
+        self._release_buffer(self._take_pending()[0])
         self._stream.close()
         if self._upload_id is None:
             return
@@ -750,6 +774,7 @@ class S3Store(Store):
         self._lock = threading.Lock()
         self._client = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool: _BufferPool | None = None
 
     def __getstate__(self) -> dict:
         return {"uri": self.uri, "options": self.options, "create_bucket": self.create_bucket}
@@ -820,10 +845,17 @@ class S3Store(Store):
                     )
         return self._executor
 
+    def _get_pool(self) -> _BufferPool:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = _BufferPool(self.options.part_size, keep=self.options.max_concurrency + 1)
+        return self._pool
+
     def close(self) -> None:
         """Release threads and connections (the store stays usable; they are rebuilt on demand)."""
         with self._lock:
-            executor, self._executor, self._client = self._executor, None, None
+            executor, self._executor, self._client, self._pool = self._executor, None, None, None
         if executor is not None:
             executor.shutdown(wait=True)
 
