@@ -8,6 +8,9 @@ import pytest
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # quiet local test clusters
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# Every Ray node of the tests binds and advertises 127.0.0.1 (loopback only): with "cluster" IP
+# detection off, Ray falls back to the localhost address for every node it starts.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 try:  # the S3 fixtures live beside this file
     from .conftest_s3 import *  # noqa: F401,F403

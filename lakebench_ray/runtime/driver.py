@@ -218,6 +218,10 @@ def generate(config: Config, *, out=None) -> Report:
         extra = _sustained_ids(config, plan, started) if config.duration_s else None
         failed = pool.run(todo, more=extra) if (todo or extra) else []
         generation_seconds = time.monotonic() - pool_started
+        pool.shutdown()
+        # Writers that died mid-file (lost actors, nodes) leave temp files / open uploads behind;
+        # every writer of this partition has stopped now.
+        _cleanup_partials(store, prefix, plan)
         metrics.failed(len(failed))
         ray.get(record_refs)
         ray.get(ckpt.flush.remote())

@@ -326,12 +326,17 @@ def _botocore_errors() -> tuple[type[BaseException], ...]:
 
 # -- checksums and request bodies ----------------------------------------------------------------
 
+try:  # ISA-L's CRC32 (carry-less multiply): ~6x faster than zlib's, same values, releases the GIL
+    from isal.isal_zlib import crc32 as _crc32
+except ImportError:  # pragma: no cover - depends on the environment
+    _crc32 = zlib.crc32
+
 
 def _checksum_args(algorithm: str, chunks: list) -> dict[str, str]:
     if algorithm == "crc32":
         crc = 0
         for chunk in chunks:
-            crc = zlib.crc32(chunk, crc)
+            crc = _crc32(chunk, crc)
         return {"ChecksumCRC32": base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")}
     digest = hashlib.md5()
     for chunk in chunks:

@@ -1,0 +1,67 @@
+"""Fault tolerance and growth on real multi-node Ray clusters (ray.cluster_utils.Cluster)."""
+
+from __future__ import annotations
+
+import pytest
+import ray
+from ray.cluster_utils import Cluster
+
+import lakebench_ray
+
+from .helpers import file_bytes, sha256
+from .multinode import FAST_FAILURE, Background, checkpoint_count, wait_for
+
+pytestmark = pytest.mark.slow
+
+ARGS = ["rows_per_file=30000", "payload_kb=2", "customer_id_max=20000", "progress=false", "checkpoint.every_files=1"]
+
+
+@pytest.fixture
+def cluster():
+    ray.shutdown()  # the shared local runtime makes way for this test's cluster
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "_system_config": FAST_FAILURE})
+    yield c
+    ray.shutdown()
+    c.shutdown()
+
+
+def expected_hashes(config) -> dict[str, str]:
+    from lakebench_ray.planning import make_plan
+
+    params = make_plan(config).params
+    return {f"part-{i:06d}.parquet": sha256(file_bytes(params, i)) for i in range(config.planned_files)}
+
+
+def written_hashes(root) -> dict[str, str]:
+    return {p.name: sha256(p.read_bytes()) for p in (root / "customer" / "interactions").glob("*.parquet")}
+
+
+def test_actor_killed_mid_file(cluster, tmp_path):
+    cluster.add_node(num_cpus=2)
+    ray.init(address=cluster.address)
+    config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", "num_files=8", *ARGS])
+    run = Background(config)
+    checkpoint = tmp_path / "customer" / "interactions" / "_lakebench" / "checkpoint.json"
+    wait_for(lambda: checkpoint_count(checkpoint) >= 1, 120, "a first file")
+    names = wait_for(
+        lambda: [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith("lakebench-generator-")],
+        30, "named generator actors")
+    ray.kill(ray.get_actor(names[0]), no_restart=True)
+    report = run.result()
+    assert report.retries >= 1, "the killed actor had no file in flight"
+    assert written_hashes(tmp_path) == expected_hashes(config)
+    assert not [p for p in (tmp_path / "customer" / "interactions").iterdir() if p.name.startswith(".")]
+
+
+def test_grows_onto_a_new_node(cluster, tmp_path):
+    first = cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address)
+    config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", "num_files=10", *ARGS])
+    run = Background(config)
+    checkpoint = tmp_path / "customer" / "interactions" / "_lakebench" / "checkpoint.json"
+    wait_for(lambda: checkpoint_count(checkpoint) >= 1, 120, "a first file")
+    second = cluster.add_node(num_cpus=1)
+    report = run.result()
+    nodes = {f["node_id"] for f in report.files}
+    assert second.node_id in nodes and first.node_id in nodes, nodes
+    assert written_hashes(tmp_path) == expected_hashes(config)
