@@ -1,0 +1,92 @@
+"""`ray job submit` against a head started by the test (`ray start --head`, dashboard on loopback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import ray
+
+from .helpers import ROOT
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ray_cli(*args: str, env: dict, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "ray"), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory):
+    ray.shutdown()  # this module's head is the only Ray on the machine while it runs
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}")  # `python` is this venv's
+    port, dashboard = free_port(), free_port()
+    started = ray_cli(
+        "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dashboard}", "--num-cpus=2", "--include-dashboard=true", "--disable-usage-stats", env=env,
+    )
+    assert started.returncode == 0, started.stderr
+    address = f"http://127.0.0.1:{dashboard}"
+    try:
+        yield address, env
+    finally:
+        ray_cli("stop", "--force", env=env)
+
+
+def submit(address: str, env: dict, *generate_args: str) -> str:
+    result = ray_cli(
+        "job", "submit", "--address", address, "--working-dir", ".", "--no-wait", "--",
+        "python", "-m", "lakebench_ray", "generate", *generate_args, env=env,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    for word in (result.stdout + result.stderr).split():
+        if word.strip("'\"").startswith("raysubmit_"):
+            return word.strip("'\".,")
+    raise AssertionError(f"no submission id in: {result.stdout}{result.stderr}")
+
+
+def wait_status(address: str, env: dict, job_id: str, timeout: float = 240) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = ray_cli("job", "status", "--address", address, job_id, env=env)
+        text = (result.stdout + result.stderr).lower()
+        for status in ("succeeded", "failed", "stopped"):
+            if f"job '{job_id.lower()}' {status}" in text:
+                return status.upper()
+        time.sleep(1)
+    raise AssertionError(f"job {job_id} did not finish in {timeout}s")
+
+
+def test_job_succeeds_and_writes_files(head, tmp_path):
+    address, env = head
+    out = tmp_path / "bronze"
+    job = submit(address, env, f"output.uri={out}", "num_files=3", "rows_per_file=4000", "payload_kb=1", "customer_id_max=10000")
+    assert wait_status(address, env, job) == "SUCCEEDED"
+    files = sorted((out / "customer" / "interactions").glob("part-*.parquet"))
+    assert [f.name for f in files] == [f"part-{i:06d}.parquet" for i in range(3)]
+    logs = ray_cli("job", "logs", "--address", address, job, env=env).stdout
+    assert "3/3 files" in logs and "done: 3 files written" in logs
+    report = json.loads((out / "customer" / "interactions" / "_lakebench" / "report.json").read_text())
+    assert report["files_written"] == 3
+
+
+def test_job_with_bad_config_fails_with_one_line(head, tmp_path):
+    address, env = head
+    job = submit(address, env, f"output.uri={tmp_path}", "scal=3")
+    assert wait_status(address, env, job) == "FAILED"
+    logs = ray_cli("job", "logs", "--address", address, job, env=env).stdout
+    assert "lakebench-ray: error: unknown config key 'scal': did you mean 'scale'?" in logs
+    assert "Traceback" not in logs
