@@ -1,24 +1,31 @@
 """S3 store: streaming multipart uploads with bounded memory and a server-verified checksum per part.
 
-How a file gets to S3 cheaply (client CPU per GB is what limits a generator actor):
+How a file gets to S3 cheaply (client CPU per GB is what limits a generator actor). Measured with
+``scripts/bench_s3.py`` against a local SeaweedFS, 1 GiB in 4 objects: boto3's ``upload_fileobj``
+with defaults ~2.2-2.4 CPU-s/GiB; this writer ~0.8 with ``zlib`` and ~0.6 with ``isal`` installed.
 
-* **No copy on our side.** ``pyarrow.parquet.ParquetWriter`` hands the stream freshly made,
-  immutable ``bytes``; the writer keeps references to them (or zero-copy ``memoryview`` slices at
-  part boundaries) instead of copying them into a part buffer, and sends the list as the request
-  body, one ``sendall`` per chunk. Only small writes (page headers, footer) are coalesced by copy,
-  and mutable buffers (``bytearray``, numpy) are copied once because the caller may reuse them.
+* **One copy, into reused memory.** Each chunk ``ParquetWriter`` hands over (fresh, cache-hot
+  ``bytes``) is copied once into a part buffer from a per-store pool; buffers are reused across
+  parts and files, so their pages stay resident. (Keeping references to the producer's chunks
+  instead avoids that copy but keeps hundreds of MiB of malloc'd chunks alive, and the page faults
+  of the allocator's churn cost more than the copy.) The part goes out as one ``sendall`` of a
+  view of the buffer: no ``read()`` loop, no ``Expect: 100-continue``.
 * **No SHA-256 of the payload** where that is safe: SigV4 with ``UNSIGNED-PAYLOAD`` over TLS, and
-  over plain HTTP only to loopback or private-network endpoints (in-cluster MinIO/SeaweedFS);
-  elsewhere the payload is signed as boto3 does by default. ``S3Options.sign_payload`` overrides.
-* **One cheap checksum, verified by the server.** Each part (and a single-PUT object) carries
-  ``x-amz-checksum-crc32`` computed by us in the upload thread (``zlib.crc32`` releases the GIL),
-  so a corrupted part is rejected with ``BadDigest`` and retried; the multipart upload is created
-  with ``ChecksumAlgorithm=CRC32`` and completed with every part's CRC, so the server also checks
-  the assembled list. botocore's own default checksum is off (``when_required``) so nothing is
-  computed twice. ``checksum="md5"`` (Content-MD5) is there for old S3-compatible servers.
+  over plain HTTP only to loopback, private-network or cluster-internal hosts (in-cluster
+  MinIO/SeaweedFS); elsewhere the payload is signed as boto3 does. ``S3Options.sign_payload``
+  overrides the choice.
+* **One cheap checksum, verified by the server**: end-to-end integrity without the payload hash.
+  Each part (and a single-PUT object) carries ``x-amz-checksum-crc32`` computed by us in the
+  upload thread, so a part corrupted anywhere between our buffer and the server's disk write is
+  rejected (``BadDigest``) and sent again; the multipart upload is created with
+  ``ChecksumAlgorithm=CRC32`` and completed with every part's CRC, so the server also checks the
+  part list. botocore's own default checksum is off (``when_required``), so nothing is computed
+  twice. CRC32 comes from ISA-L (``pip install isal``, ~0.04 s/GiB) when installed, else zlib
+  (~0.25 s/GiB); both release the GIL. ``checksum="md5"`` (Content-MD5, ~1.4 s/GiB) is there for
+  old S3-compatible servers without flexible checksums.
 * **Bounded memory.** Full parts go to a thread pool; at most ``max_concurrency`` parts are in
   flight per writer and ``write()`` blocks for a free slot, so a writer holds at most
-  ``(max_concurrency + 1) * part_size`` bytes.
+  ``(max_concurrency + 1) * part_size`` bytes (and the store keeps that many buffers for reuse).
 
 Failure handling: botocore's ``standard`` retry mode (``max_attempts`` attempts in all) retries
 503 SlowDown, 500s, connection errors and timeouts per request. An error that survives it is
@@ -43,7 +50,7 @@ import secrets
 import threading
 import zlib
 from dataclasses import dataclass, fields
-from typing import Any, BinaryIO, Mapping
+from typing import Callable, Any, BinaryIO, Mapping
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, SinkError
@@ -577,8 +584,7 @@ class S3ObjectWriter(ObjectWriter):
         try:
             response = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._full_key, **extra)
         except _botocore_errors() as exc:
-            self._state = "aborted"
-            raise SinkError(f"cannot start the upload of {self.location}: {_reason(exc)}") from exc
+            raise self._fail_now(SinkError(f"cannot start the upload of {self.location}: {_reason(exc)}")) from exc
         self._upload_id = response["UploadId"]
 
     def _upload_part(self, number: int, buffer: bytearray, size: int) -> None:
@@ -981,10 +987,12 @@ class S3Store(Store):
         """Keys (relative to the root) with an unfinished multipart upload, once per upload."""
         return [self._relative(key) for key, _ in self._open_uploads(prefix)]
 
-    def cleanup_partials(self, prefix: str) -> int:
+    def cleanup_partials(self, prefix: str, select: Callable[[str], bool] | None = None) -> int:
         removed = 0
         client = self._get_client()
         for key, upload_id in self._open_uploads(prefix):
+            if select is not None and not select(self._relative(key)):
+                continue
             try:
                 client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             except _botocore_errors() as exc:

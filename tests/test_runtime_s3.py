@@ -1,0 +1,158 @@
+"""Runs into the S3 test server: same bytes as a local run, faults, resume, preflight errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import ray
+
+import lakebench_ray
+from lakebench_ray.errors import GenerationFailed
+
+from .helpers import ROOT, dir_hashes, file_bytes, sha256
+
+pytestmark = pytest.mark.slow
+PREFIX = "customer/interactions"
+ARGS = ["num_files=3", "rows_per_file=3000", "payload_kb=2", "customer_id_max=20000", "progress=false",
+        "s3.part_size_mb=5"]
+
+
+@pytest.fixture(scope="module")
+def ray_s3(s3_server):
+    """A local Ray whose every worker sees the test server's credentials in its environment, as
+    pods do from a Secret (started with them set, so jobs of other drivers get them too)."""
+    ray.shutdown()
+    saved = {name: os.environ.get(name) for name in s3_server.env}
+    os.environ.update(s3_server.env)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    yield ray
+    ray.shutdown()
+
+
+def s3_config(bucket: str, *extra: str):
+    return lakebench_ray.load_config(None, [f"output.uri=s3://{bucket}", *ARGS, *extra])
+
+
+def object_hashes(client, bucket: str) -> dict[str, str]:
+    listing = client.list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}/part-").get("Contents", [])
+    return {o["Key"].rsplit("/", 1)[-1]: sha256(client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()) for o in listing}
+
+
+def expected(config) -> dict[str, str]:
+    from lakebench_ray.planning import make_plan
+
+    params = make_plan(config).params
+    return {f"part-{i:06d}.parquet": sha256(file_bytes(params, i)) for i in range(config.planned_files)}
+
+
+def test_s3_run_equals_local_run(ray_s3, s3_env, s3_bucket, s3_client, tmp_path):
+    report = lakebench_ray.generate(s3_config(s3_bucket))
+    assert report.files_written == 3
+    local = tmp_path / "local"
+    lakebench_ray.generate(lakebench_ray.load_config(None, [f"output.uri={local}", *ARGS]))
+    assert object_hashes(s3_client, s3_bucket) == dir_hashes(local / PREFIX)
+    checkpoint = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"{PREFIX}/_lakebench/checkpoint.json")["Body"].read())
+    assert checkpoint["completed"] == [0, 1, 2]
+    report_doc = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"{PREFIX}/_lakebench/report.json")["Body"].read())
+    assert report_doc["files_written"] == 3
+    assert "secret" not in json.dumps(report_doc).lower().replace("secret_key", "")
+    assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+
+
+def test_transient_faults_still_give_identical_bytes(ray_s3, s3_env, s3_bucket, s3_client, s3_fault_proxy):
+    s3_fault_proxy.fail_part_uploads("503", times=3)
+    s3_fault_proxy.fail_part_uploads("drop", times=2)
+    config = s3_config(s3_bucket, f"s3.endpoint_url={s3_fault_proxy.endpoint}")
+    report = lakebench_ray.generate(config)
+    assert report.ok and report.files_written == 3
+    assert s3_fault_proxy.stats.faults["503"] == 3 and s3_fault_proxy.stats.faults["drop"] == 2
+    assert object_hashes(s3_client, s3_bucket) == expected(config)
+
+
+def test_permanent_failure_fails_the_run_and_leaves_nothing(ray_s3, s3_env, s3_bucket, s3_client, s3_fault_proxy):
+    s3_fault_proxy.fail_part_uploads("503", times=None)
+    config = s3_config(s3_bucket, f"s3.endpoint_url={s3_fault_proxy.endpoint}", "num_files=1", "s3.max_attempts=2",
+                       "ray.max_file_attempts=2")
+    with pytest.raises(GenerationFailed, match=r"part-000000 \(SinkError"):
+        lakebench_ray.generate(config)
+    assert s3_client.list_objects_v2(Bucket=s3_bucket, Prefix=f"{PREFIX}/part-").get("KeyCount", 0) == 0
+    assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    checkpoint = s3_client.get_object(Bucket=s3_bucket, Key=f"{PREFIX}/_lakebench/checkpoint.json")["Body"].read()
+    assert json.loads(checkpoint)["completed"] == []
+
+
+def test_resume_after_driver_sigkill_during_uploads(ray_s3, s3_env, s3_server, s3_bucket, s3_client):
+    args = [f"output.uri=s3://{s3_bucket}", "num_files=8", "rows_per_file=6000", "payload_kb=2", "customer_id_max=20000",
+            "s3.part_size_mb=5", "checkpoint.every_files=1", "progress=false"]
+    env = dict(os.environ, **s3_server.env)
+    gcs = ray_s3.get_runtime_context().gcs_address
+    proc = subprocess.Popen([sys.executable, "-m", "lakebench_ray", "generate", *args, f"ray.address={gcs}", "ray.num_actors=1"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    key = f"{PREFIX}/_lakebench/checkpoint.json"
+
+    def done() -> int:
+        try:
+            return json.loads(s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read())["count"]
+        except s3_client.exceptions.NoSuchKey:
+            return 0
+
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and done() < 2:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert 2 <= done() < 8
+    config = lakebench_ray.load_config(None, [*args, "resume=true"])
+    report = lakebench_ray.generate(config)
+    assert report.files_skipped >= 2 and report.files_skipped + report.files_written == 8
+    assert object_hashes(s3_client, s3_bucket) == expected(config)
+    assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+
+
+def run_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lakebench_ray", "generate", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "case, needle",
+    [
+        ("endpoint", "cannot reach S3 endpoint http://127.0.0.1:1"),
+        ("bucket", "does not exist at"),
+        ("credentials", "credentials"),
+    ],
+)
+def test_preflight_errors_one_line(s3_env, s3_server, s3_bucket, case, needle):
+    env = dict(os.environ)
+    uri = f"s3://{s3_bucket}"
+    extra = []
+    if case == "endpoint":
+        extra.append("s3.endpoint_url=http://127.0.0.1:1")
+    elif case == "bucket":
+        uri = "s3://no-such-bucket-lakebench"
+    else:
+        env["AWS_SECRET_ACCESS_KEY"] = "wrong-secret-key-value"
+    result = run_cli(env, f"output.uri={uri}", "num_files=1", *extra)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert "wrong-secret-key-value" not in result.stderr and s3_server.secret_key not in result.stderr
+    if case == "bucket":
+        assert "create it or set output.create_bucket=true" in lines[0]
