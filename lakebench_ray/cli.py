@@ -37,6 +37,22 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(sample)
     sample.add_argument("-n", type=int, default=5, help="number of rows (default 5)")
     sample.add_argument("--width", type=int, default=60, help="truncate values to this many characters")
+    kube = sub.add_parser("kuberay", help="render the KubeRay RayJob + ConfigMap of a config to stdout")
+    _config_args(kube)
+    kube.add_argument("--name", default="lakebench-datagen", help="RayJob name (ConfigMap: NAME-config)")
+    kube.add_argument("--namespace", default="default", help="Kubernetes namespace")
+    kube.add_argument("--image", default=None, help="container image with lakebench-ray installed (see Dockerfile)")
+    kube.add_argument("--max-workers", type=int, default=10, help="worker group maxReplicas (autoscaling ceiling)")
+    kube.add_argument("--worker-cpus", type=int, default=8, help="CPUs per worker pod (one generator actor each)")
+    kube.add_argument("--worker-memory", default=None, help="memory per worker pod, e.g. 16Gi (default: sized from CPUs)")
+    kube.add_argument("--secret-name", default="lakebench-s3-credentials", help="Secret with accessKey/secretKey")
+    kube.add_argument("--ca-cert-secret", default=None, help="Secret holding ca.crt of a private S3 CA")
+    verify = sub.add_parser("verify", help="check a generated dataset: every file present and sound, the spec's rules hold")
+    _config_args(verify)
+    verify.add_argument("--sample-files", type=int, default=None, metavar="N",
+                        help="check the rows of N evenly spaced files (default: all); completeness always covers all")
+    verify.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    verify.add_argument("--report", metavar="PATH.html", help="also write an HTML report with plots (needs matplotlib)")
     return parser
 
 
@@ -102,7 +118,34 @@ def cmd_sample(args) -> int:
     return 0
 
 
-COMMANDS = {"generate": cmd_generate, "plan": cmd_plan, "sample": cmd_sample}
+def cmd_kuberay(args) -> int:
+    from .kuberay import DEFAULT_IMAGE, render_manifests
+
+    config = _load(args)
+    print(
+        render_manifests(
+            config.to_yaml(),
+            name=args.name,
+            namespace=args.namespace,
+            image=args.image or DEFAULT_IMAGE,
+            worker_max_replicas=args.max_workers,
+            worker_cpus=args.worker_cpus,
+            worker_memory=args.worker_memory,
+            secret_name=args.secret_name,
+            ca_cert_secret=args.ca_cert_secret,
+        ),
+        end="",
+    )
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from .verify import run_cli
+
+    return run_cli(_load(args), sample_files=args.sample_files, json_path=args.json, report_path=args.report)
+
+
+COMMANDS = {"generate": cmd_generate, "plan": cmd_plan, "sample": cmd_sample, "kuberay": cmd_kuberay, "verify": cmd_verify}
 
 
 def main(argv=None) -> int:

@@ -65,3 +65,31 @@ def test_grows_onto_a_new_node(cluster, tmp_path):
     nodes = {f["node_id"] for f in report.files}
     assert second.node_id in nodes and first.node_id in nodes, nodes
     assert written_hashes(tmp_path) == expected_hashes(config)
+
+
+def test_node_lost_while_writing_to_s3(s3_env, s3_bucket, s3_client, cluster):
+    """Head + 2 workers; one worker dies hard mid-run: the run completes, complete and identical."""
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    ray.init(address=cluster.address)
+    config = lakebench_ray.load_config(
+        None, [f"output.uri=s3://{s3_bucket}", "num_files=8", "s3.part_size_mb=5", *ARGS])
+    run = Background(config)
+    key = "customer/interactions/_lakebench/checkpoint.json"
+
+    def done() -> int:
+        try:
+            import json
+
+            return json.loads(s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read())["count"]
+        except s3_client.exceptions.NoSuchKey:
+            return 0
+
+    wait_for(lambda: done() >= 1, 120, "a first file", interval=0.1)
+    cluster.remove_node(workers[1], allow_graceful=False)
+    report = run.result()
+    assert report.ok and report.retries >= 1
+    listing = s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="customer/interactions/part-")["Contents"]
+    got = {o["Key"].rsplit("/", 1)[-1]: sha256(s3_client.get_object(Bucket=s3_bucket, Key=o["Key"])["Body"].read()) for o in listing}
+    assert got == expected_hashes(config)
+    assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    assert {f["node_id"] for f in report.files} >= {workers[0].node_id}

@@ -1,0 +1,26 @@
+# lakebench-ray on the official Ray image (CPU, Python 3.11). Used by every Ray pod of
+# kuberay/*.yaml. Build from the repository root (the context is filtered by .dockerignore):
+#   docker build -t lakebench-ray:0.1.0 .
+# RAY_VERSION must match rayVersion in kuberay/*.yaml and lakebench_ray.kuberay.RAY_VERSION.
+ARG RAY_VERSION=2.60.0
+# "<version>-py311" is the CPU image (the same as "<version>-py311-cpu").
+FROM rayproject/ray:${RAY_VERSION}-py311
+ARG RAY_VERSION
+
+# The Ray image runs as the unprivileged user "ray" (group "users") with HOME=/home/ray
+# and pip from its conda environment.
+USER ray
+RUN mkdir -p /home/ray/lakebench
+WORKDIR /home/ray/lakebench
+COPY --chown=ray:users pyproject.toml README.md ./
+COPY --chown=ray:users lakebench_ray/ lakebench_ray/
+COPY --chown=ray:users configs/ configs/
+
+# Runtime dependencies only (no test/report extras). Naming ray keeps the image's Ray
+# version: pip must not move it away from the Ray the cluster runs.
+RUN pip install --no-cache-dir . "ray[default]==${RAY_VERSION}" \
+    && rm -rf build ./*.egg-info \
+    && cd /home/ray && python -m lakebench_ray --help > /dev/null
+
+# Example configs stay at /home/ray/lakebench/configs; pods start in HOME like stock Ray.
+WORKDIR /home/ray
