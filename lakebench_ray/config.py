@@ -34,7 +34,7 @@ class S3Config:
     path_style: Optional[bool] = None
     verify_ssl: Optional[bool] = None
     ca_cert: Optional[str] = None
-    part_size_mb: int = 64
+    part_size_mb: int = 16
     max_concurrency: int = 4
     max_attempts: int = 8
 

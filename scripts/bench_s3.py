@@ -14,13 +14,15 @@ medians: the local server shares the machine's cores with the client, so single 
 Modes:
 
 * ``boto3``: ``client.upload_fileobj`` with every default (client config and TransferConfig);
-* ``sink``: ``S3Store.open_writer`` with default ``S3Options`` (64 MiB parts, 4 in flight);
+* ``sink``: ``S3Store.open_writer`` with default ``S3Options`` (16 MiB parts, 4 in flight);
 * ``sink-signed``: the same with ``sign_payload=True`` (SHA-256 of every byte, as over plain HTTP
   to a non-private host); ``sink-md5``: Content-MD5 instead of CRC32;
-* ``source``: only producing the bytes (the floor both upload modes include).
+* ``source``: only producing the bytes (the floor both upload modes include);
+* ``generate``: a generator actor's whole path, generating Customer360 files of ``gb / files``
+  GiB and streaming them through the sink (for its peak RSS: ``--modes generate --gb 0.5 --files 1``).
 
 CPU is ``time.process_time()`` of the child (all its threads, user + system); the server's CPU is
-shown separately when this script started the server. Peak RSS is the child's ``ru_maxrss``
+shown separately when this script started the server. Peak RSS is the child's ``VmHWM``
 (interpreter, boto3 and the 64 MiB source block included; "before" is the RSS after the warm-up).
 """
 
@@ -48,10 +50,12 @@ BLOCK = 64 * MIB
 WRITE_SIZE = 1 * MIB  # like a Parquet data page handed to the stream
 
 
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory; ``VmHWM`` is its peak (reset at exec, unlike ru_maxrss,
+    which a child inherits from its parent)."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -128,6 +132,29 @@ def _child(args) -> dict:
                     writer.stream.write(chunk)
                 writer.commit()
 
+    elif args.mode == "generate":
+        # A generator actor's whole path: generate Customer360 files and stream them to S3.
+        from lakebench_ray.config import load_config
+        from lakebench_ray.core import build_loyalty_table
+        from lakebench_ray.format import write_file
+        from lakebench_ray.planning import make_plan
+        from lakebench_ray.sinks.s3 import S3Options, S3Store
+
+        options = S3Options.from_env(endpoint_url=args.endpoint, region=args.region, part_size_mb=args.part_size_mb,
+                                     max_concurrency=args.concurrency)
+        store = S3Store(f"s3://{args.bucket}", options)
+        plans = {}
+
+        def upload(key: str, size: int) -> None:
+            if size not in plans:
+                config = load_config(None, [f"file_size_mb={max(1, size // MIB)}", "num_files=1"])
+                loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+                plans[size] = (make_plan(config, loyalty).params, loyalty)
+            params, loyalty = plans[size]
+            with store.open_writer(key) as writer:
+                write_file(params, loyalty, 0, writer.stream)
+                writer.commit()
+
     elif args.mode == "source":
 
         def upload(key: str, size: int) -> None:
@@ -161,7 +188,7 @@ def _child(args) -> dict:
         "sys_s": usage1.ru_stime - usage0.ru_stime,
         "minor_faults": usage1.ru_minflt - usage0.ru_minflt,
         "rss_before_mb": rss_before,
-        "peak_rss_mb": usage1.ru_maxrss / 1024,
+        "peak_rss_mb": _rss_mb("VmHWM"),
     }
 
 
@@ -212,7 +239,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=4, help="objects per mode (default 4)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of all modes; medians reported")
     parser.add_argument("--modes", default="boto3,sink")
-    parser.add_argument("--part-size-mb", type=int, default=64)
+    parser.add_argument("--part-size-mb", type=int, default=16)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--keep", action="store_true", help="keep the uploaded objects")
     parser.add_argument("--child", dest="mode", help=argparse.SUPPRESS)

@@ -386,7 +386,7 @@ def test_options_from_env_and_validation():
     assert not options.payload_signed  # cluster-internal http endpoint: trusted
     assert S3Options.from_env({"AWS_ENDPOINT_URL": "http://10.0.0.5:9000"}).endpoint_url == "http://10.0.0.5:9000"
     defaults = S3Options.from_env({})
-    assert defaults.endpoint_url is None and defaults.region == "us-east-1" and defaults.part_size_mb == 64
+    assert defaults.endpoint_url is None and defaults.region == "us-east-1" and defaults.part_size_mb == 16
     assert defaults.addressing_style == "virtual" and not defaults.payload_signed
     assert S3Options(endpoint_url="http://127.0.0.1:9000").addressing_style == "path"
     assert S3Options(endpoint_url="http://storage.example.com").payload_signed

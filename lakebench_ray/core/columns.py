@@ -18,7 +18,7 @@ from . import vocab as V
 from .params import GenParams
 from .schema import BATCH_SCHEMA
 from .seeding import customer_hash, file_rng
-from .strings import prefixed_digits, random_hex, uuid4_strings
+from .strings import digit_matrix, prefixed_digits, random_hex, templated_strings, uuid4_strings
 
 _NULL_STR = pa.scalar(None, pa.string())
 
@@ -135,10 +135,26 @@ class _Vocabularies:
             states += [code, name, name.lower(), name.upper(), ap, code.lower()]
         self.state, self.state_of = _unique(states)
         self.state_width = 1 + len(V.STATE_VARIANTS)
-        # Phone pieces, indexed by format code: 4 clean formats then 4 corruption modes.
-        self.phone_prefix = _strings(("+1", "(", "", "", "", "", "", ""))
-        self.phone_sep1 = _strings(("", ") ", "-", ".", "", "--", "-", "-"))
-        self.phone_sep2 = _strings(("", "-", "-", ".", "", "--", "-", "-"))
+        # Phone templates, indexed by format code: 4 clean formats then 4 corruption modes.
+        # A: area code, E: exchange, L: line number digits; other characters are literal.
+        templates = (
+            "+1AAAEEELLLL", "(AAA) EEE-LLLL", "AAA-EEE-LLLL", "AAA.EEE.LLLL",  # e164 parens dashes dots
+            "AAAEEELLLL", "AAA--EEE--LLLL", "AAA-EEE-LL", "AAA-EEE-LLLL",  # digits, dashes, truncated, O
+        )
+        literals = "+1() -."
+        width = max(len(t) for t in templates)
+        layouts = np.zeros((len(templates), width), dtype=np.intp)
+        for f, template in enumerate(templates):
+            counters = {"A": 0, "E": 3, "L": 6}
+            for pos, ch in enumerate(template):
+                if ch in counters:
+                    layouts[f, pos] = counters[ch]
+                    counters[ch] += 1
+                else:
+                    layouts[f, pos] = 10 + literals.index(ch)
+        self.phone_layouts = layouts
+        self.phone_lengths = np.array([len(t) for t in templates], dtype=np.int32)
+        self.phone_literals = np.frombuffer(literals.encode(), dtype=np.uint8)
         # Email pieces, indexed by corruption code: 0 clean, then the six modes in order.
         self.email_lead = _strings(("", "", "", "  ", "", "", ""))
         self.email_sep = _strings(("@", "", "@", "@", "@@", "@", ".at."))
@@ -216,7 +232,7 @@ def build_row_group(
         _take(voc.email_lead, email_mode), local, _take(voc.email_sep, email_mode), domain,
         _take(voc.email_trail, email_mode),
     )
-    cols["email_raw"] = _where(email_mode == _EMAIL_MODE["all_caps"], pc.utf8_upper(email), email)
+    cols["email_raw"] = _where(email_mode == _EMAIL_MODE["all_caps"], pc.ascii_upper(email), email)
 
     # Location of the customer: city, state, ZIP and the phone's area code agree.
     loc = voc.loc_table[(customer_hash(seed, "location", customer) >> np.uint64(48)).astype(np.uint16)]
@@ -230,13 +246,11 @@ def build_row_group(
     ).astype(np.int32)
     letter_o = phone_fmt == _PHONE_MODE["letter_o"]
     line = np.where(letter_o, line % 1000, line)  # a leading 0 that becomes an O
-    line_str = _digits(line, 4)
-    line_str = _where(phone_fmt == _PHONE_MODE["truncated"], pc.utf8_slice_codeunits(line_str, 0, 2), line_str)
-    phone = _concat(
-        _take(voc.phone_prefix, phone_fmt), _digits(voc.area_code[loc]), _take(voc.phone_sep1, phone_fmt),
-        _digits(exchange), _take(voc.phone_sep2, phone_fmt), line_str,
-    )
-    cols["phone_raw"] = _where(letter_o, pc.replace_substring(phone, "0", "O"), phone)
+    literals = np.broadcast_to(voc.phone_literals, (n, len(voc.phone_literals)))
+    chars = np.concatenate([digit_matrix(voc.area_code[loc], 3), digit_matrix(exchange, 3), digit_matrix(line, 4), literals], axis=1)
+    digit_part = chars[:, :10]
+    digit_part[letter_o[:, None] & (digit_part == ord("0"))] = ord("O")
+    cols["phone_raw"] = templated_strings(chars, voc.phone_layouts, voc.phone_lengths, phone_fmt)
 
     # 2. Weighted interaction types and the conditional nulls they imply.
     itype = weighted_choice(rng("interaction_type"), V.weights(V.INTERACTION_TYPES), n)

@@ -46,9 +46,28 @@ def fixed_width_strings(chars: np.ndarray) -> pa.StringArray:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
+#: Random bytes drawn per step when building a long hex column: the temporary memory is this
+#: instead of half the output again, and chunks this small stay in cache (measured faster too).
+_HEX_CHUNK_BYTES = 256 << 10
+
+
 def random_hex(rng: np.random.Generator, n: int, nbytes: int) -> pa.StringArray:
-    """n random strings of 2 * nbytes lower-case hex digits."""
-    return fixed_width_strings(hex_matrix(random_bytes(rng, n, nbytes)))
+    """n random strings of 2 * nbytes lower-case hex digits (the same digits whatever the
+    chunking: the bit generator's raw stream is consumed in order)."""
+    total = n * nbytes
+    if total <= _HEX_CHUNK_BYTES or nbytes % 2:
+        return fixed_width_strings(hex_matrix(random_bytes(rng, n, nbytes)))
+    out = np.empty(2 * total, dtype=np.uint8)
+    out32 = out.view("<u4")  # 4 hex digits per 2 random bytes
+    words_per_chunk = _HEX_CHUNK_BYTES // 8
+    done = 0  # random bytes converted so far (a multiple of 8 until the last chunk)
+    while done < total:
+        take = min(_HEX_CHUNK_BYTES, total - done)
+        words = rng.bit_generator.random_raw(min(words_per_chunk, -(-take // 8)))
+        raw16 = words.view("<u2")[: take // 2]
+        np.take(_LUT16, raw16, out=out32[done // 2 : (done + take) // 2])
+        done += take
+    return fixed_width_strings(out.reshape(n, 2 * nbytes))
 
 
 def uuid4_strings(rng: np.random.Generator, n: int) -> pa.StringArray:
@@ -83,3 +102,30 @@ def prefixed_digits(prefix: str, numbers: np.ndarray, width: int, null_mask: np.
         return array
     validity = pa.array(~np.asarray(null_mask, dtype=bool)).buffers()[1]
     return pa.StringArray.from_buffers(n, array.buffers()[1], array.buffers()[2], validity)
+
+
+def digit_matrix(numbers: np.ndarray, width: int) -> np.ndarray:
+    """(n, width) ASCII digits of each number, zero-padded (numbers must fit)."""
+    rest = np.asarray(numbers, dtype=np.int64).copy()
+    out = np.empty((len(rest), width), dtype=np.uint8)
+    for pos in range(width - 1, -1, -1):
+        out[:, pos] = 48 + rest % 10
+        rest //= 10
+    return out
+
+
+def templated_strings(sources: np.ndarray, layouts: np.ndarray, lengths: np.ndarray, choice: np.ndarray) -> pa.StringArray:
+    """Strings assembled from per-row source characters by one of several templates.
+
+    ``sources`` is (n, k) ASCII; ``layouts`` (templates, width) holds, per output position, the
+    source column to copy; row i uses template ``choice[i]`` and its first ``lengths[choice[i]]``
+    characters. One gather and one boolean compaction, no per-row work.
+    """
+    n = len(choice)
+    chars = np.take_along_axis(sources, layouts[choice], axis=1)
+    row_len = lengths[choice]
+    keep = np.arange(layouts.shape[1]) < row_len[:, None]
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(row_len, out=offsets[1:])
+    data = chars[keep]
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))

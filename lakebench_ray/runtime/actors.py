@@ -12,6 +12,18 @@ from ..format import write_file
 from ..sinks import open_store
 
 
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far (Linux), for sizing actors' memory."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 class GeneratorActor:
     """Writes whole files, one per call; a file is visible only once completely written."""
 
@@ -43,6 +55,7 @@ class GeneratorActor:
             "seconds": round(time.perf_counter() - started, 4),
             "node_id": self._node_id,
             "pid": os.getpid(),
+            "peak_rss_mb": _peak_rss_mb(),
         }
 
     def loyalty_info(self) -> dict:

@@ -124,7 +124,7 @@ class S3Options:
     path_style: bool | None = None
     verify_ssl: bool = True
     ca_cert: str | None = None
-    part_size_mb: int = 64
+    part_size_mb: int = 16
     max_concurrency: int = 4
     max_attempts: int = 8
     connect_timeout: float = 10.0
