@@ -163,7 +163,10 @@ def main(argv=None) -> int:
     try:
         return COMMANDS[args.command](args)
     except LakebenchError as exc:
-        print(f"lakebench-ray: error: {exc}", file=sys.stderr)
+        # An error raised inside an actor arrives wrapped (RayTaskError); say only its own line.
+        cause = getattr(exc, "cause", None)
+        message = str(cause if isinstance(cause, LakebenchError) else exc).strip().splitlines()
+        print(f"lakebench-ray: error: {message[-1] if message else type(exc).__name__}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:  # output piped into e.g. head
         sys.stderr.close()

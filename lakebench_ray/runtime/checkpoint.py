@@ -97,15 +97,15 @@ class Checkpoint:
 class CheckpointActor:
     """A thin Ray actor shell around :class:`Checkpoint` (created with ``num_cpus=0``)."""
 
-    def __init__(self, store_spec: dict, key: str, fingerprint: str, every_files: int, every_seconds: float):
+    def __init__(self, store_spec: dict, key: str, fingerprint: str, every_files: int, every_seconds: float,
+                 completed: list[int]):
         from ..sinks import open_store
 
         self._checkpoint = Checkpoint(
             open_store(**store_spec), key, fingerprint, every_files=every_files, every_seconds=every_seconds
         )
-
-    def load(self, resume: bool) -> list[int]:
-        return sorted(self._checkpoint.load(resume))
+        # The driver loaded (and checked) the previous checkpoint; this actor continues it.
+        self._checkpoint.completed = set(completed)
 
     def record(self, file_id: int) -> None:
         self._checkpoint.record(file_id)

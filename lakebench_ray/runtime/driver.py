@@ -22,7 +22,7 @@ from ..errors import GenerationFailed, LakebenchError
 from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
 from .actors import GeneratorActor
-from .checkpoint import CheckpointActor, checkpoint_key, metadata_dir
+from .checkpoint import Checkpoint, CheckpointActor, checkpoint_key, metadata_dir
 from .metrics import RunMetrics
 from .pool import FilePool, PoolSettings
 from .progress import Progress
@@ -145,20 +145,22 @@ def generate(config: Config, *, out=None) -> Report:
 
     loyalty = build_loyalty_table(config.seed, config.customer_id_max)
     plan = make_plan(config, loyalty)
+    key = checkpoint_key(prefix, plan.partition_count, plan.partition_index)
+    every = (config.checkpoint.every_files, config.checkpoint.every_seconds)
+    # Loaded and checked against this config before Ray starts: a mismatch stops the run before
+    # any work, and nothing is ever written over a foreign checkpoint.
+    done_before = Checkpoint(store, key, plan.fingerprint).load(config.resume)
     own_ray = _init_ray(config)
     pool: Optional[FilePool] = None
+    ckpt = None
+    finished = False
     try:
         spec = store_spec(config)
         # Pinned to the driver's node: it lives and dies with the driver, never with a worker.
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         ckpt = ray.remote(num_cpus=0, max_restarts=0)(CheckpointActor).options(scheduling_strategy=here).remote(
-            spec,
-            checkpoint_key(prefix, plan.partition_count, plan.partition_index),
-            plan.fingerprint,
-            config.checkpoint.every_files,
-            config.checkpoint.every_seconds,
+            spec, key, plan.fingerprint, *every, sorted(done_before)
         )
-        done_before = set(ray.get(ckpt.load.remote(config.resume)))
         todo = [i for i in plan.file_ids if i not in done_before]
         _cleanup_partials(store, prefix, plan)
 
@@ -250,10 +252,17 @@ def generate(config: Config, *, out=None) -> Report:
             more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
             raise GenerationFailed(f"{len(failed)} file(s) failed after {config.ray.max_file_attempts} attempts: {names}{more}")
         print(report.summary_line(), file=out, flush=True)
+        finished = True
         return report
     finally:
         if pool is not None:
             pool.shutdown()
+        if ckpt is not None and not finished:
+            # Interrupted (Ctrl-C, an error): keep what completed so resume=true skips it.
+            try:
+                ray.get(ckpt.flush.remote(), timeout=30)
+            except Exception as exc:  # the checkpoint has its own last flush; never mask the cause
+                log.warning("could not save the checkpoint on the way out: %s", exc)
         if own_ray:
             ray.shutdown()
 
