@@ -113,6 +113,13 @@ class Config:
             row_group_rows=row_group_rows,
         )
 
+    def store_spec(self, *, writing: bool = True) -> dict[str, Any]:
+        """``open_store`` arguments: plain values from which every process opens the same store
+        (no secrets: those come from each process's own environment and credential chain).
+        Only a writing run may create the bucket."""
+        s3 = {k: v for k, v in dataclasses.asdict(self.s3).items() if v is not None}
+        return {"uri": self.output.uri, "s3": s3, "create_bucket": self.output.create_bucket and writing}
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -23,3 +23,7 @@ class CheckpointMismatchError(LakebenchError):
 
 class GenerationFailed(LakebenchError):
     """Some files could not be generated after all attempts."""
+
+
+class VerificationFailed(LakebenchError):
+    """A dataset is incomplete or breaks a rule of the spec; the message names the first problems."""

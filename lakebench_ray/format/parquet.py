@@ -6,7 +6,6 @@ import dataclasses
 import time
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..core import FORMAT_REVISION, GENERATOR_VERSION, GenParams, build_row_group, row_groups

@@ -42,6 +42,7 @@ class GeneratorActor:
         return self._node_id
 
     def generate(self, file_id: int) -> dict:
+        started_at = time.time()
         started = time.perf_counter()
         key = file_key(self._prefix, file_id)
         with self._store.open_writer(key) as writer:
@@ -53,6 +54,7 @@ class GeneratorActor:
             "rows": written.rows,
             "bytes": size,
             "seconds": round(time.perf_counter() - started, 4),
+            "started_at": round(started_at, 4),
             "node_id": self._node_id,
             "pid": os.getpid(),
             "peak_rss_mb": _peak_rss_mb(),

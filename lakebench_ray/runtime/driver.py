@@ -18,7 +18,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..config import Config
 from ..core import build_loyalty_table
-from ..errors import GenerationFailed, LakebenchError
+from ..errors import GenerationFailed
 from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
 from .actors import GeneratorActor
@@ -62,13 +62,6 @@ class Report:
             f"{self.rows:,} rows, {self.bytes / 1e9:.2f} GB in {self.seconds:.1f}s "
             f"({self.throughput_mb_s:.0f} MB/s while generating), {self.retries} retries"
         )
-
-
-def store_spec(config: Config) -> dict:
-    """Plain values from which every process opens the same store (no secrets: those come from
-    each process's own environment and credential chain)."""
-    s3 = {k: v for k, v in dataclasses.asdict(config.s3).items() if v is not None}
-    return {"uri": config.output.uri, "s3": s3, "create_bucket": config.output.create_bucket}
 
 
 def report_key(prefix: str, count: int = 1, index: int = 0) -> str:
@@ -139,7 +132,7 @@ def generate(config: Config, *, out=None) -> Report:
     """
     out = out or sys.stdout
     started = time.monotonic()
-    store = open_store(**store_spec(config))
+    store = open_store(**config.store_spec())
     store.preflight()
     prefix = config.output.prefix.strip("/")
 
@@ -155,7 +148,7 @@ def generate(config: Config, *, out=None) -> Report:
     ckpt = None
     finished = False
     try:
-        spec = store_spec(config)
+        spec = config.store_spec()
         # Pinned to the driver's node: it lives and dies with the driver, never with a worker.
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         ckpt = ray.remote(num_cpus=0, max_restarts=0)(CheckpointActor).options(scheduling_strategy=here).remote(
@@ -267,4 +260,4 @@ def generate(config: Config, *, out=None) -> Report:
             ray.shutdown()
 
 
-__all__ = ["Report", "generate", "store_spec", "LakebenchError"]
+__all__ = ["Report", "generate"]

@@ -80,7 +80,8 @@ class LocalStore(Store):
             return None
 
     def open_reader(self, key: str) -> BinaryIO:
-        return open(self._path(key), "rb")
+        # A native file: pyarrow reads it without calling back into Python (about twice as fast).
+        return pa.OSFile(str(self._path(key)), "rb")
 
     def list(self, prefix: str) -> dict[str, int]:
         base = self._path(prefix) if prefix else self.root

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import VerificationFailed
 from .rules import RuleResult, RuleSet, tolerance
 from .run import (
-    VerificationFailed,
     VerifyResult,
     print_result,
     sample_ids,
-    store_kwargs,
     verify,
     verify_dataset,
     write_json,
@@ -29,7 +28,6 @@ __all__ = [
     "print_result",
     "run_cli",
     "sample_ids",
-    "store_kwargs",
     "tolerance",
     "verify",
     "verify_dataset",

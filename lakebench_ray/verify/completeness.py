@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import io
-import os
 import re
 from typing import Optional
 
@@ -23,30 +21,19 @@ from ..format.parquet import (
     META_SEED,
     META_VERSION,
 )
+from ..errors import LakebenchError
 from ..planning import RunPlan
 from ..sinks import Store
 from .rules import RuleResult
 
 PART_NAME = re.compile(r"part-(\d{6,})\.parquet")
+#: What reading a damaged or vanished object raises (anything else is a bug, and propagates).
+READ_ERRORS = (pa.ArrowException, OSError, ValueError, EOFError, LakebenchError)
 
 
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def native_reader(reader):
-    """A local file's reader as a pyarrow ``OSFile`` (about twice the read speed of a Python file
-    object, which pyarrow must call back into under the GIL); any other reader as it is."""
-    name = getattr(reader, "name", None)
-    if isinstance(reader, io.BufferedReader) and isinstance(name, str) and os.path.isfile(name):
-        try:
-            native = pa.OSFile(name)
-        except OSError:
-            return reader
-        reader.close()
-        return native
-    return reader
 
 
 def is_hidden(relative: str) -> bool:
@@ -157,8 +144,8 @@ def check_file(store: Store, plan: RunPlan, check: FileCheck) -> FileCheck:
     """Footer-level checks of one present file (the file is opened, its footer read, closed)."""
     name = check.name
     try:
-        reader = native_reader(store.open_reader(check.key))
-    except Exception as exc:  # noqa: BLE001 - any failure to open is the finding
+        reader = store.open_reader(check.key)
+    except READ_ERRORS as exc:  # a failure to open is the finding
         check.problems.append(f"{name}: cannot be opened ({first_line(exc)})")
         return check
     try:
@@ -166,7 +153,7 @@ def check_file(store: Store, plan: RunPlan, check: FileCheck) -> FileCheck:
             pf = pq.ParquetFile(reader)
             schema = pf.schema_arrow
             meta = pf.metadata
-        except Exception as exc:  # noqa: BLE001
+        except READ_ERRORS as exc:
             check.problems.append(f"{name}: truncated or unreadable ({first_line(exc)})")
             return check
         check.readable = True
@@ -196,7 +183,7 @@ def check_file(store: Store, plan: RunPlan, check: FileCheck) -> FileCheck:
             want_lo, want_hi = check.file_id * rows, (check.file_id + 1) * rows - 1
             try:
                 got = _id_range(pf)
-            except Exception as exc:  # noqa: BLE001
+            except READ_ERRORS as exc:
                 check.problems.append(f"{name}: id column unreadable ({first_line(exc)})")
                 got = None
             else:

@@ -18,17 +18,6 @@ from .conformance import Conformance
 from .rules import RuleResult
 
 
-class VerificationFailed(LakebenchError):
-    """The dataset is incomplete or breaks a rule of the spec; the message names the first problems."""
-
-
-def store_kwargs(config: Config) -> dict:
-    """``open_store`` arguments for the configured output (as the generator's ``store_spec``, but
-    never creating a bucket: verification only reads)."""
-    s3 = {k: v for k, v in dataclasses.asdict(config.s3).items() if v is not None}
-    return {"uri": config.output.uri, "s3": s3, "create_bucket": False}
-
-
 def sample_ids(file_ids: tuple, n: Optional[int]) -> list[int]:
     """``n`` planned ids evenly spaced over the partition (first and last included); all when
     ``n`` is None or not smaller than the number of files."""
@@ -148,7 +137,7 @@ def verify(config: Config, *, sample_files: Optional[int] = None, store: Store |
     """Verify the dataset ``config`` describes (this partition of it) where it was written."""
     if sample_files is not None and sample_files < 0:
         raise LakebenchError(f"--sample-files: must be at least 0, got {sample_files}")
-    store = store if store is not None else open_store(**store_kwargs(config))
+    store = store if store is not None else open_store(**config.store_spec(writing=False))
     plan = make_plan(config)
     return verify_dataset(
         store, config.output.prefix, plan, sample_files=sample_files,
