@@ -37,14 +37,15 @@ def estimated_row_bytes(payload_bytes: int) -> int:
 
 
 def row_group_rows(rows_per_file: int, row_group_mb: float, payload_bytes: int) -> int:
-    """Rows per row group: about ``row_group_mb`` each, equal-sized within a file."""
+    """Rows per row group: about ``row_group_mb`` each (the last one of a file takes the rest).
+
+    The same for every file size, so an actor's memory does not depend on the file size."""
     if not row_group_mb > 0:
         raise ConfigError(f"row_group_mb: must be greater than 0, got {row_group_mb!r}")
     row_bytes = estimated_row_bytes(payload_bytes)
     per_group = max(1, int(row_group_mb * MIB // row_bytes))
     per_group = min(per_group, max(1, _MAX_COLUMN_BYTES // max(1, 2 * payload_bytes)))
-    groups = math.ceil(rows_per_file / per_group)
-    return math.ceil(rows_per_file / groups)
+    return min(per_group, rows_per_file)
 
 
 def row_groups(rows_per_file: int, rows_per_group: int) -> list[tuple[int, int]]:
