@@ -44,7 +44,7 @@ def test_sustained_mode_adds_unique_ids_and_stops_on_time(ray_local, tmp_path):
     assert len(ids) == len(set(ids)) and {0, 1} <= set(ids)
     extras = [i for i in ids if i >= 2]
     assert extras, "no file beyond the planned set"
-    assert elapsed < duration + 5, elapsed
+    assert elapsed < duration + 10, elapsed  # the last files started before the deadline finish
     names = sorted(p.name for p in (tmp_path / "customer" / "interactions").glob("*.parquet"))
     assert names == [f"part-{i:06d}.parquet" for i in sorted(ids)]
     # Only planned files are checkpointed.
