@@ -48,6 +48,7 @@ class Report:
     retries: int
     failed: list
     files: list
+    finished_at: str = ""
 
     @property
     def ok(self) -> bool:
@@ -238,7 +239,7 @@ def generate(config: Config, *, out=None) -> Report:
             failed=[dataclasses.asdict(f) for f in failed],
             files=sorted(results, key=lambda r: r["file_id"]),
         )
-        report.config["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        report.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         store.put_bytes(report_key(prefix, plan.partition_count, plan.partition_index), report.to_json().encode())
         if failed:
             names = ", ".join(f"part-{f.file_id:06d} ({f.cause})" for f in failed[:5])
