@@ -212,13 +212,15 @@ class FilePool:
 
     def _release_idle(self) -> None:
         """No work is left for idle actors: free their CPUs so an autoscaler can shrink."""
-        for actor in [a for a in self._actors if a.busy_with is None]:
+        idle = [a for a in self._actors if a.busy_with is None]
+        for actor in idle:
             self._actors.remove(actor)
             try:
                 ray.kill(actor.handle, no_restart=True)
             except Exception:
                 pass
-        self._on_actors(len(self._live()))
+        if idle:
+            self._on_actors(len(self._live()))
 
     def _retry_or_fail(self, file_id: int, cause: str, pending: collections.deque, failed: list[FailedFile]) -> None:
         attempts = self._attempts[file_id]
