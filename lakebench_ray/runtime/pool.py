@@ -211,16 +211,14 @@ class FilePool:
                     self._on_result(result)
 
     def _release_idle(self) -> None:
-        """No work is left for idle actors: free their CPUs so an autoscaler can shrink."""
-        idle = [a for a in self._actors if a.busy_with is None]
-        for actor in idle:
+        """No work is left for idle actors: free their CPUs so an autoscaler can shrink.
+        (Not reported as a change in actors: the run's last files are still being written.)"""
+        for actor in [a for a in self._actors if a.busy_with is None]:
             self._actors.remove(actor)
             try:
                 ray.kill(actor.handle, no_restart=True)
             except Exception:
                 pass
-        if idle:
-            self._on_actors(len(self._live()))
 
     def _retry_or_fail(self, file_id: int, cause: str, pending: collections.deque, failed: list[FailedFile]) -> None:
         attempts = self._attempts[file_id]
