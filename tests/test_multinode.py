@@ -56,7 +56,7 @@ def test_actor_killed_mid_file(cluster, tmp_path):
 def test_grows_onto_a_new_node(cluster, tmp_path):
     first = cluster.add_node(num_cpus=1)
     ray.init(address=cluster.address)
-    config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", "num_files=10", *ARGS])
+    config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", "num_files=16", *ARGS])
     run = Background(config)
     checkpoint = tmp_path / "customer" / "interactions" / "_lakebench" / "checkpoint.json"
     wait_for(lambda: checkpoint_count(checkpoint) >= 1, 120, "a first file")
