@@ -45,6 +45,14 @@ def test_bad_input_one_line_nonzero_nothing_written(tmp_path, override, needle):
     assert not out.exists()
 
 
+def test_unreachable_ray_address(tmp_path):
+    out = tmp_path / "out"
+    result = run("generate", f"output.uri={out}", "ray.address=127.0.0.1:1")
+    assert result.returncode != 0 and result.stderr.strip().count("\n") == 0
+    assert "cannot reach Ray at 127.0.0.1:1" in result.stderr and "check ray.address" in result.stderr
+    assert not out.exists()
+
+
 def test_unwritable_output(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -7,8 +7,10 @@ import datetime as dt
 import json
 import logging
 import itertools
+import os
 import re
 import secrets
+import socket
 import sys
 import time
 from typing import Optional
@@ -18,7 +20,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..config import Config
 from ..core import build_loyalty_table
-from ..errors import GenerationFailed
+from ..errors import ConfigError, GenerationFailed
 from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
 from .actors import GeneratorActor
@@ -68,6 +70,22 @@ class Report:
 def report_key(prefix: str, count: int = 1, index: int = 0) -> str:
     name = "report.json" if count == 1 else f"report-{index:04d}-of-{count:04d}.json"
     return f"{metadata_dir(prefix)}/{name}"
+
+
+def _check_ray_address(address: Optional[str]) -> None:
+    """Fail fast with one line when the Ray address does not answer (``ray.init`` would wait for
+    minutes and then fail deep inside Ray)."""
+    if not address or address in ("auto", "local"):
+        return
+    target = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"ray.address: '{address}' is not HOST:PORT (the GCS address, e.g. 10.0.0.5:6379) or 'auto'")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot reach Ray at {target} ({reason}): check ray.address or RAY_ADDRESS") from None
 
 
 def _init_ray(config: Config) -> bool:
@@ -133,6 +151,8 @@ def generate(config: Config, *, out=None) -> Report:
     """
     out = out or sys.stdout
     started = time.monotonic()
+    if not ray.is_initialized():
+        _check_ray_address(config.ray.address or os.environ.get("RAY_ADDRESS"))
     store = open_store(**config.store_spec())
     store.preflight()
     prefix = config.output.prefix.strip("/")
