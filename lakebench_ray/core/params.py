@@ -114,5 +114,5 @@ class GenParams:
 
 #: Bumped whenever a change to the generator changes bytes for the same parameters, so that
 #: checkpoints and verification refuse to mix data of two generator revisions.
-FORMAT_REVISION = 1
+FORMAT_REVISION = 2
 GENERATOR_VERSION = __version__
