@@ -23,13 +23,6 @@ from .strings import digit_matrix, prefixed_digits, random_hex, templated_string
 _NULL_STR = pa.scalar(None, pa.string())
 
 
-def _cdf(weights) -> np.ndarray:
-    cdf = np.cumsum(np.asarray(weights, dtype=np.float64))
-    cdf /= cdf[-1]
-    cdf[-1] = np.inf  # u in [0, 1) always lands in a bucket
-    return cdf
-
-
 _RESOLUTION = 1 << 16
 
 

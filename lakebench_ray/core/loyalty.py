@@ -31,7 +31,3 @@ def build_loyalty_table(seed: int, customer_id_max: int) -> np.ndarray:
     table.flags.writeable = False
     return table
 
-
-def tier_names() -> tuple[str | None, ...]:
-    """Name of each code: index 0 is a non-member."""
-    return (None, *V.values(V.LOYALTY_TIERS))

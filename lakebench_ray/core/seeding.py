@@ -53,7 +53,3 @@ def customer_hash(seed: int, attribute: str, customer_ids: np.ndarray) -> np.nda
     and email domain do not change between their events."""
     return splitmix64(customer_ids.astype(np.uint64) ^ customer_salt(seed, attribute))
 
-
-def unit_interval(h: np.ndarray) -> np.ndarray:
-    """Map 64-bit hashes to floats in [0, 1)."""
-    return (h >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
