@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 from ..errors import ConfigError
 from .params import BYTES_PER_SCALE, MIB
 
 FILE_NAME = "part-{:06d}.parquet"
+_FILE_NAME = re.compile(r"part-(\d{6,})\.parquet")
 #: Arrow string columns index with int32 offsets: keep the payload of a row group under 2 GiB.
 _MAX_COLUMN_BYTES = (1 << 31) - (1 << 24)
 
 
 def file_name(file_id: int) -> str:
     return FILE_NAME.format(file_id)
+
+
+def parse_file_name(name: str) -> int | None:
+    """The file id of a data file name (``part-000042.parquet`` -> 42), else None."""
+    match = _FILE_NAME.fullmatch(name)
+    if match is None:
+        return None
+    file_id = int(match.group(1))
+    return file_id if file_name(file_id) == name else None
+
+
+def in_partition(file_id: int, count: int, index: int) -> bool:
+    """Static partitioning: partition ``index`` of ``count`` makes the ids with this remainder."""
+    return file_id % count == index
 
 
 def file_key(prefix: str, file_id: int) -> str:

@@ -8,7 +8,6 @@ import json
 import logging
 import itertools
 import os
-import re
 import secrets
 import socket
 import sys
@@ -20,6 +19,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..config import Config
 from ..core import build_loyalty_table
+from ..core.plan import in_partition, parse_file_name
 from ..errors import ConfigError, GenerationFailed
 from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
@@ -30,7 +30,6 @@ from .pool import FilePool, PoolSettings
 from .progress import Progress
 
 log = logging.getLogger(__name__)
-_PART_ID = re.compile(r"part-(\d+)\.parquet")
 
 
 @dataclasses.dataclass
@@ -100,8 +99,8 @@ def _cleanup_partials(store: Store, prefix: str, plan: RunPlan) -> int:
     """Remove temp files / open uploads that interrupted writers of this partition left."""
 
     def mine(key: str) -> bool:
-        match = _PART_ID.fullmatch(key.rsplit("/", 1)[-1])
-        return bool(match) and int(match.group(1)) % plan.partition_count == plan.partition_index
+        file_id = parse_file_name(key.rsplit("/", 1)[-1])
+        return file_id is not None and in_partition(file_id, plan.partition_count, plan.partition_index)
 
     return store.cleanup_partials(prefix, mine)
 
@@ -153,7 +152,8 @@ def generate(config: Config, *, out=None) -> Report:
     started = time.monotonic()
     if not ray.is_initialized():
         _check_ray_address(config.ray.address or os.environ.get("RAY_ADDRESS"))
-    store = open_store(**config.store_spec())
+    spec = config.store_spec()
+    store = open_store(**spec)
     store.preflight()
     prefix = config.output.prefix.strip("/")
 
@@ -169,7 +169,6 @@ def generate(config: Config, *, out=None) -> Report:
     ckpt = None
     finished = False
     try:
-        spec = config.store_spec()
         # Pinned to the driver's node: it lives and dies with the driver, never with a worker.
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         ckpt = ray.remote(num_cpus=0, max_restarts=0)(CheckpointActor).options(scheduling_strategy=here).remote(

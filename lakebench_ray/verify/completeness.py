@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import re
 from typing import Optional
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..core import FORMAT_REVISION, GENERATOR_VERSION, SCHEMA, file_key, file_name
+from ..core.plan import in_partition, parse_file_name
 from ..format.parquet import (
     META_FILE_ID,
     META_FINGERPRINT,
@@ -26,7 +26,6 @@ from ..planning import RunPlan
 from ..sinks import Store
 from .rules import RuleResult
 
-PART_NAME = re.compile(r"part-(\d{6,})\.parquet")
 #: What reading a damaged or vanished object raises (anything else is a bug, and propagates).
 READ_ERRORS = (pa.ArrowException, OSError, ValueError, EOFError, LakebenchError)
 
@@ -230,7 +229,7 @@ def check_completeness(
     planned_set = set(planned)
 
     def ours(file_id: int) -> bool:
-        return file_id % count == index
+        return in_partition(file_id, count, index)
 
     listing = store.list(prefix)
     present: dict[int, FileCheck] = {}
@@ -239,12 +238,8 @@ def check_completeness(
         relative = key[len(prefix) + 1 :] if prefix else key
         if is_hidden(relative):
             continue
-        match = PART_NAME.fullmatch(relative)
-        if match is None:
-            extra.append(relative)
-            continue
-        file_id = int(match.group(1))
-        if relative != file_name(file_id):  # e.g. more than six digits for a small id
+        file_id = parse_file_name(relative)  # None too for e.g. more than six digits for a small id
+        if file_id is None:
             extra.append(relative)
         elif file_id in planned_set or (allow_extra_ids and file_id >= plan.files.num_files and ours(file_id)):
             present[file_id] = FileCheck(file_id, relative, file_key(prefix, file_id), size=size)
@@ -255,8 +250,8 @@ def check_completeness(
     partials = []
     for final in store.list_partials(prefix):
         relative = final[len(prefix) + 1 :] if prefix and final.startswith(prefix + "/") else final
-        match = PART_NAME.fullmatch(relative.rsplit("/", 1)[-1])
-        if count == 1 or match is None or ours(int(match.group(1))):
+        file_id = parse_file_name(relative.rsplit("/", 1)[-1])
+        if count == 1 or file_id is None or ours(file_id):
             partials.append(relative)
 
     missing = [i for i in planned if i not in present]
