@@ -63,6 +63,7 @@ class CheckpointConfig:
 @dataclass(frozen=True)
 class Config:
     seed: int = 42
+    profile: str = "lakebench"
     scale: float = 1.0
     num_files: Optional[int] = None
     rows_per_file: Optional[int] = None
@@ -111,6 +112,7 @@ class Config:
             timestamp_start=self.timestamp_start,
             timestamp_end=self.timestamp_end,
             row_group_rows=row_group_rows,
+            profile=self.profile,
         )
 
     def store_spec(self, *, writing: bool = True) -> dict[str, Any]:

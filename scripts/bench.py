@@ -3,11 +3,14 @@
 
 The floor is a Parquet file of the same byte size holding only a vectorised random-hex payload
 column, written with the same writer settings: what one core needs just to make and write the
-bytes. The generator's target is >= 0.6 x the floor. Peak RSS is measured in fresh processes
-writing one file of 512 MiB and one of 2 GiB to a local directory.
+bytes. The generator's target is >= 0.6 x the floor. The cost of column statistics (on every
+column, so engines can count and prune from footers) is the encoding time of the same row groups
+with them and with statistics on the non-string columns only. Peak RSS is measured in fresh
+processes writing one file of 512 MiB and one of 2 GiB to a local directory.
 
     python scripts/bench.py                 # 5 files of 512 MiB, both memory runs
     python scripts/bench.py --files 3 --file-mb 256 --no-memory
+    python scripts/bench.py --profile realistic
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakebench_ray.config import load_config
-from lakebench_ray.core import build_loyalty_table
+from lakebench_ray.core import build_loyalty_table, build_row_group, row_groups
 from lakebench_ray.core.plan import row_group_rows
+from lakebench_ray.core.schema import BATCH_SCHEMA, COLUMNS
 from lakebench_ray.core.strings import random_hex
 from lakebench_ray.format import write_file, writer_options
 from lakebench_ray.planning import make_plan
@@ -52,8 +56,30 @@ def floor_file(nbytes: int, payload_bytes: int, row_group_mb: float, seed: int) 
     return time.perf_counter() - started
 
 
-def throughput(files: int, file_mb: float, payload_kb: float) -> dict:
-    config = load_config(None, [f"file_size_mb={file_mb}", f"payload_kb={payload_kb}", f"num_files={files}"])
+def statistics_cost(params, loyalty, repeats: int) -> dict:
+    """Encoding seconds of one file's row groups with statistics on every column vs on the
+    non-string columns only (the setting before every chunk got its null count)."""
+    batches = [build_row_group(params, loyalty, 0, i, first, count)
+               for i, (first, count) in enumerate(row_groups(params.rows_per_file, params.row_group_rows))]
+    numeric = [name for name, dtype in COLUMNS if not pa.types.is_string(dtype)]
+    settings = {"all": True, "numeric_only": numeric}
+    times: dict[str, list[float]] = {k: [] for k in settings}
+    for rep in range(repeats):
+        for name in (list(settings) if rep % 2 == 0 else list(settings)[::-1]):
+            options = dict(writer_options(params.profile), write_statistics=settings[name])
+            started = time.perf_counter()
+            with pq.ParquetWriter(null_sink(), BATCH_SCHEMA, **options) as writer:
+                for batch in batches:
+                    writer.write_batch(batch, row_group_size=batch.num_rows)
+            times[name].append(time.perf_counter() - started)
+    all_s, numeric_s = statistics.median(times["all"]), statistics.median(times["numeric_only"])
+    return {"encode_all_s": round(all_s, 4), "encode_numeric_only_s": round(numeric_s, 4),
+            "added_s_per_file": round(all_s - numeric_s, 4)}
+
+
+def throughput(files: int, file_mb: float, payload_kb: float, profile: str) -> dict:
+    config = load_config(None, [f"file_size_mb={file_mb}", f"payload_kb={payload_kb}", f"num_files={files}",
+                                f"profile={profile}"])
     loyalty = build_loyalty_table(config.seed, config.customer_id_max)
     plan = make_plan(config, loyalty)
     params = plan.params
@@ -80,7 +106,10 @@ def throughput(files: int, file_mb: float, payload_kb: float) -> dict:
         second(fid)
     ratios = [f / g for f, g in zip(floor, gen)]
     g, f = statistics.median(gen), statistics.median(floor)
+    stats = statistics_cost(params, loyalty, max(3, files))
     return {
+        "profile": profile,
+        "statistics": dict(stats, share_of_file=round(stats["added_s_per_file"] / g, 4)),
         "file_bytes": size,
         "rows_per_file": params.rows_per_file,
         "generator_s": round(g, 3),
@@ -140,18 +169,24 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=5)
     parser.add_argument("--file-mb", type=float, default=512)
     parser.add_argument("--payload-kb", type=float, default=2)
+    parser.add_argument("--profile", default="lakebench", help="the profile to measure (default: lakebench)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-RSS runs")
     parser.add_argument("--workdir", default=tempfile.gettempdir(), help="where the memory runs write their file")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
 
-    result = {"throughput": throughput(args.files, args.file_mb, args.payload_kb)}
+    result = {"throughput": throughput(args.files, args.file_mb, args.payload_kb, args.profile)}
     t = result["throughput"]
-    print(f"file: {t['file_bytes'] / 2**20:.1f} MiB, {t['rows_per_file']:,} rows (median of {args.files})")
+    print(f"profile {t['profile']}; file: {t['file_bytes'] / 2**20:.1f} MiB, {t['rows_per_file']:,} rows "
+          f"(median of {args.files})")
     print(f"generator: {t['generator_mb_s']:8.1f} MB/s  {t['generator_rows_s']:>9,} rows/s  ({t['generator_s']} s/file)")
     print(f"floor:     {t['floor_mb_s']:8.1f} MB/s  (random-hex payload only, same writer settings)")
     print(f"ratio generator/floor: {t['ratio']:.2f} (median of {args.files} back-to-back pairs; "
           f"ratio of the medians {t['ratio_of_medians']:.2f})  (target >= 0.60)")
+    st = t["statistics"]
+    print(f"statistics on every column: +{st['added_s_per_file'] * 1000:.0f} ms per file encoding "
+          f"({st['encode_all_s']} s vs {st['encode_numeric_only_s']} s with non-string columns only), "
+          f"{st['share_of_file']:.1%} of the generator's time per file")
     if not args.no_memory:
         runs = [peak_rss(mb, args.workdir) for mb in (512, 2048)]
         result["memory"] = runs

@@ -1,4 +1,6 @@
-"""Every rule of the spec on >= 100,000 generated rows (two files, read back from Parquet).
+"""Every rule of the spec on >= 100,000 generated rows (two files, read back from Parquet), in
+both profiles; the rules a profile adds where the spec is silent are checked for ``realistic``
+here and for ``lakebench`` (the default) in ``test_workload.py``.
 
 Tolerances: a share p estimated from n rows has standard error sqrt(p(1-p)/n); each check allows
 six standard errors (plus 1e-3 for the 16-bit quantisation of weights), so a correct generator
@@ -7,6 +9,7 @@ fails with probability below 1e-8 whatever the seed, while a wrong weight of a f
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -15,8 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from lakebench_ray.core import SCHEMA, GenParams, build_loyalty_table
+from lakebench_ray.core import SCHEMA, GenParams, build_loyalty_table, profiles
 from lakebench_ray.core import vocab as V
+from lakebench_ray.core.profiles import realistic as R
 
 from .helpers import file_bytes, read_table
 
@@ -29,9 +33,26 @@ def loyalty():
     return build_loyalty_table(PARAMS.seed, PARAMS.customer_id_max)
 
 
+@functools.lru_cache(maxsize=None)
+def _table(profile: str) -> pa.Table:
+    params = GenParams(**dict(PARAMS.as_dict(), profile=profile))
+    loyalty = build_loyalty_table(params.seed, params.customer_id_max)
+    return pa.concat_tables([read_table(file_bytes(params, fid, loyalty)) for fid in (0, 7)])
+
+
+def _columns(table: pa.Table) -> dict:
+    """Columns as numpy arrays (strings as object arrays, nulls as None)."""
+    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+
+
+@pytest.fixture(scope="module", params=sorted(profiles.PROFILES))
+def profile(request):
+    return profiles.get(request.param)
+
+
 @pytest.fixture(scope="module")
-def table(loyalty) -> pa.Table:
-    return pa.concat_tables([read_table(file_bytes(PARAMS, fid, loyalty)) for fid in (0, 7)])
+def table(profile) -> pa.Table:
+    return _table(profile.NAME)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +63,13 @@ def nulls(table):
 
 @pytest.fixture(scope="module")
 def df(table):
-    """Columns as numpy arrays (strings as object arrays, nulls as None)."""
-    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+    return _columns(table)
+
+
+@pytest.fixture(scope="module")
+def rdf():
+    """The realistic profile's rows."""
+    return _columns(_table(R.NAME))
 
 
 def tol(p: float, n: int) -> float:
@@ -114,7 +140,7 @@ def test_interaction_mix(df):
     assert_distribution(df["interaction_type"], V.INTERACTION_TYPES, "interaction_type")
 
 
-def test_conditional_nulls(df, nulls, table):
+def test_conditional_nulls(df, nulls, table, profile):
     itype = df["interaction_type"]
     non_commerce = np.isin(itype, ["login", "support"])
     for name in ("product_id", "product_category", "cart_value", "items_in_cart", "click_count"):
@@ -124,14 +150,14 @@ def test_conditional_nulls(df, nulls, table):
     for name in ("support_ticket_id", "issue_category", "satisfaction_score"):
         assert (nulls[name] == ~support).all(), f"{name}: non-null exactly for support"
     assert all(re.fullmatch(r"TKT\d{5}", v) for v in df["support_ticket_id"][support])
-    assert set(df["issue_category"][support]) <= set(V.values(V.ISSUE_CATEGORIES))
+    assert set(df["issue_category"][support]) <= set(V.values(profile.ISSUE_CATEGORIES))
     scores = df["satisfaction_score"][support].astype(int)
     assert scores.min() >= 1 and scores.max() <= 5
     assert all(re.fullmatch(r"PRD\d{5}", v) for v in df["product_id"][~non_commerce])
     assert set(df["product_category"][~non_commerce]) == set(V.PRODUCT_CATEGORIES)
 
 
-def test_campaign_attribution(df):
+def test_campaign_attribution(df, profile):
     campaign = df["campaign_id"]
     has = np.array([v is not None for v in campaign])
     assert_share(has, V.CAMPAIGN_SHARE, "campaign present")
@@ -139,17 +165,16 @@ def test_campaign_attribution(df):
     for name in ("utm_source", "utm_medium"):
         assert (np.array([v is not None for v in df[name]]) == has).all(), f"{name} null exactly without campaign"
     pairs = set(zip(df["utm_source"][has], df["utm_medium"][has]))
-    assert pairs <= {p for p, _ in V.UTM_PAIRS}
+    assert pairs <= {p for p, _ in profile.UTM_PAIRS}
 
 
-def test_channel_device_coherence(df):
+def test_channel_device_coherence(df, profile):
     channel = df["channel"]
-    assert_distribution(channel, V.CHANNELS, "channel")
+    assert_distribution(channel, profile.CHANNELS, "channel")
     offline = np.isin(channel, list(V.OFFLINE_CHANNELS))
     for name in ("device_type", "browser"):
         nulls = np.array([v is None for v in df[name]])
         assert (nulls == offline).all(), f"{name} null exactly for store/call_center"
-    assert not np.any(df["device_type"][channel == "mobile_app"] == "desktop")
     agents = df["raw_user_agent"]
     assert all(a is not None for a in agents)
     online = ~offline
@@ -177,6 +202,12 @@ def test_web_activity(df):
     seconds = df["time_on_site_seconds"]
     assert ((seconds > 0) == (views > 0)).all()
     assert (df["bounce_rate"] == (views == 1).astype(float)).all()
+
+
+def test_realistic_web_activity_and_cart(rdf):
+    df = rdf
+    assert not np.any(df["device_type"][df["channel"] == "mobile_app"] == "desktop")
+    itype = df["interaction_type"]
     commerce = ~np.isin(itype, ["login", "support"])
     clicks = df["click_count"][commerce].astype(int)
     assert clicks.min() >= 1
@@ -187,12 +218,13 @@ def test_web_activity(df):
     assert np.allclose(cart[purchase], df["transaction_amount"][commerce][purchase])
 
 
-def test_dirty_rows_and_corruption_modes(df):
+def test_realistic_dirty_rows_and_corruption_modes(rdf):
+    df = rdf
     email, phone, city, state = df["email_raw"], df["phone_raw"], df["city_raw"], df["state_raw"]
     clean_email = np.array([bool(re.fullmatch(r"user\d+(\.DUPLICATE)?@[a-z]+\.com", e)) for e in email])
     clean_phone = np.array([bool(re.fullmatch(r"\+1\d{10}|\(\d{3}\) \d{3}-\d{4}|\d{3}-\d{3}-\d{4}|\d{3}\.\d{3}\.\d{4}", p)) for p in phone])
-    cities = {loc[0] for loc in V.LOCATIONS}
-    codes = {loc[1] for loc in V.LOCATIONS}
+    cities = {loc[0] for loc in R.LOCATIONS}
+    codes = {loc[1] for loc in R.LOCATIONS}
     clean_city = np.isin(city, list(cities))
     clean_state = np.isin(state, list(codes))
     dirty = ~clean_city
@@ -223,7 +255,7 @@ def test_dirty_rows_and_corruption_modes(df):
     for mode, check in phone_modes.items():
         share = np.mean([bool(check(p)) for p in bad_phone])
         assert share > 0.15, f"phone mode {mode}: {share:.3f}"
-    misspelt = {m for loc in V.LOCATIONS for m in loc[7]}
+    misspelt = {m for loc in R.LOCATIONS for m in loc[7]}
     assert set(city[dirty]) <= misspelt and {"Chicgao", "Pheonix", "Los Angelas"} & set(city[dirty])
     variants = set(state[dirty])
     assert {"california", "CALIFORNIA", "Calif."} <= variants or {"new york", "NEW YORK", "N.Y."} <= variants
@@ -235,10 +267,11 @@ def test_duplicate_email_marker(df):
     assert all(re.search(r"\.DUPLICATE(@|\.at\.|[a-z])", e, re.I) for e in df["email_raw"][dup][:2000])
 
 
-def test_customer_consistency(df):
+def test_realistic_customer_consistency(rdf):
     """Location, ZIP and email domain belong to the customer, not to the row."""
+    df = rdf
     cid = df["customer_id"]
-    clean = np.isin(df["city_raw"], [loc[0] for loc in V.LOCATIONS])
+    clean = np.isin(df["city_raw"], [loc[0] for loc in R.LOCATIONS])
     seen: dict[int, tuple] = {}
     for c, city, zip_code, state in zip(cid[clean], df["city_raw"][clean], df["zip_code"][clean], df["state_raw"][clean]):
         key = (city, zip_code, state)
@@ -263,24 +296,25 @@ def test_loyalty_consistent_and_distributed(df, loyalty):
     assert loyalty.dtype == np.uint8 and loyalty.nbytes == n and not loyalty.flags.writeable
 
 
-def test_points(df, loyalty):
+def test_points(df, loyalty, profile):
     member = df["loyalty_member"].astype(bool)
     purchase = df["interaction_type"] == "purchase"
     earned = df["points_earned"]
     assert (earned[~(member & purchase)] == 0).all()
     assert (earned[member & purchase] >= 1).all()
-    bronze = member & purchase & (df["loyalty_tier"] == "bronze")
-    assert (earned[bronze] == np.floor(df["transaction_amount"][bronze])).all()
+    for tier, rate in profile.POINTS_PER_DOLLAR.items():
+        rows = member & purchase & (df["loyalty_tier"] == tier)
+        assert (earned[rows] == np.floor(df["transaction_amount"][rows] * rate)).all(), tier
     redeemed = df["points_redeemed"]
     assert (redeemed[~member] == 0).all()
     assert_share(redeemed[member] > 0, V.POINTS_REDEEMED_SHARE, "points redeemed")
     assert redeemed.max() < 1000
 
 
-def test_sources_and_flags(df):
+def test_sources_and_flags(df, profile):
     assert_distribution(df["data_source"], V.DATA_SOURCES, "data_source")
     assert_distribution(df["data_quality_flag"], V.QUALITY_FLAGS, "data_quality_flag")
-    assert_distribution(df["currency"], V.CURRENCIES, "currency")
+    assert_distribution(df["currency"], profile.CURRENCIES, "currency")
 
 
 def test_ip_addresses(df):
@@ -288,7 +322,7 @@ def test_ip_addresses(df):
     for ip in ips[:20000]:
         parts = ip.split(".")
         assert len(parts) == 4 and all(0 <= int(p) <= 255 and str(int(p)) == p for p in parts)
-        assert 1 <= int(parts[0]) <= 223
+        assert 1 <= int(parts[0]) <= 254
 
 
 def test_fingerprint_and_payload(df):

@@ -112,6 +112,20 @@ def test_fresh_dataset_passes_every_rule(dataset):
     assert result.summary_line().startswith("verify OK: 4/4 files present")
 
 
+def test_realistic_profile_passes_its_own_rules_and_is_told_apart(tmp_path):
+    """verify checks the rules of the profile the files were made with: a realistic dataset passes
+    them all, and checked as the default profile it fails naming the profile in the footers."""
+    root = tmp_path / "realistic"
+    write_dataset(LocalStore(root), config_for(root, "profile=realistic"))
+    result = verify(config_for(root, "profile=realistic"))
+    assert all(r.ok is True for r in result.rules), [r.problem for r in result.rules if r.ok is not True]
+    names = {r.name for r in result.rules}
+    assert {"dirty_fields_together", "share.dirty", "state_variants_present"} <= names
+    other = verify(config_for(root))
+    assert not other.ok
+    assert "profile realistic in footer, config says lakebench" in other.problems[0]
+
+
 def test_sample_files_checks_evenly_spaced_files_completeness_covers_all(dataset):
     part(dataset, 2).unlink()
     result = verify(config_for(dataset), sample_files=2)

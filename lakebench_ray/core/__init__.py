@@ -4,6 +4,7 @@ It imports only numpy and pyarrow (never Ray, boto3 or OmegaConf), so it runs an
 file is a pure function of (parameters, file id).
 """
 
+from . import profiles
 from .columns import build_row_group
 from .loyalty import build_loyalty_table
 from .params import FORMAT_REVISION, GENERATOR_VERSION, GenParams
@@ -22,6 +23,7 @@ __all__ = [
     "file_key",
     "file_name",
     "num_files_for_scale",
+    "profiles",
     "row_group_rows",
     "row_groups",
 ]

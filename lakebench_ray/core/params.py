@@ -57,8 +57,12 @@ class GenParams:
     timestamp_start: str = "2024-01-01"
     timestamp_end: str = "2025-12-31"
     row_group_rows: int = 32_768
+    profile: str = "lakebench"
 
     def __post_init__(self):
+        from . import profiles  # (profiles build on this module)
+
+        profiles.get(self.profile)
         for name in ("seed", "rows_per_file", "customer_id_max", "row_group_rows"):
             _check_number(name, getattr(self, name), int)
         for name in ("payload_kb", "dirty_ratio", "duplicate_email_pct"):
@@ -114,5 +118,5 @@ class GenParams:
 
 #: Bumped whenever a change to the generator changes bytes for the same parameters, so that
 #: checkpoints and verification refuse to mix data of two generator revisions.
-FORMAT_REVISION = 2
+FORMAT_REVISION = 3
 GENERATOR_VERSION = __version__

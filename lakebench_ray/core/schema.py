@@ -49,16 +49,15 @@ COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 SCHEMA = pa.schema([pa.field(name, dtype) for name, dtype in COLUMNS])
 COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
 
-#: Columns whose values are (nearly) unique per row: dictionary pages and min/max statistics on
-#: them cost space and time and help no reader. (Emails and phone numbers are not among them:
-#: they belong to Zipf-distributed customers and repeat, so a dictionary halves them.)
+#: Columns whose values are (nearly) unique per row in every profile: a dictionary page on them
+#: costs space and time and helps no reader. (A profile may add its own: see
+#: ``UNIQUE_STRINGS`` in :mod:`.profiles`.)
 HIGH_CARDINALITY = (
     "event_id",
     "session_id",
     "ip_address",
     "session_fingerprint",
     "interaction_payload",
-    "raw_user_agent",
 )
 #: Columns drawn from a small vocabulary. They are built as Arrow dictionary arrays (no string
 #: copies, and the Parquet writer reuses the dictionary instead of hashing every value) and are
@@ -80,16 +79,17 @@ CATEGORICAL = (
     "data_quality_flag",
     "raw_user_agent",
 )
-#: Low-cardinality string columns: dictionary encoding shrinks them a lot.
-DICTIONARY_COLUMNS = tuple(
-    name
-    for name, dtype in COLUMNS
-    if pa.types.is_string(dtype) and (name in CATEGORICAL or name not in HIGH_CARDINALITY)
-)
-#: Min/max statistics where they can prune: numbers and timestamps (ids, event time, amounts).
-#: String columns get none: every row group spans the whole vocabulary (or is unique per row), so
-#: their min/max never skip a row group and only cost write time.
-STATISTICS_COLUMNS = tuple(name for name, dtype in COLUMNS if not pa.types.is_string(dtype))
+
+
+def dictionary_columns(unique_strings: tuple = ()) -> tuple[str, ...]:
+    """String columns worth a dictionary page: all but the (nearly) unique ones."""
+    return tuple(
+        name
+        for name, dtype in COLUMNS
+        if pa.types.is_string(dtype)
+        and (name in CATEGORICAL or (name not in HIGH_CARDINALITY and name not in unique_strings))
+    )
+
 
 #: The in-memory schema of a generated row group: :data:`SCHEMA` with the categorical columns as
 #: ``dictionary<int32, string>``. Files written from it read back as exactly :data:`SCHEMA`.

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pyarrow.parquet as pq
 
-from ..core import FORMAT_REVISION, GENERATOR_VERSION, GenParams, build_row_group, row_groups
-from ..core.schema import BATCH_SCHEMA, DICTIONARY_COLUMNS, STATISTICS_COLUMNS
+from ..core import FORMAT_REVISION, GENERATOR_VERSION, GenParams, build_row_group, profiles, row_groups
+from ..core.schema import BATCH_SCHEMA, dictionary_columns
 
 #: Footer key-value metadata keys (under the ``lakebench.`` namespace).
 META_FILE_ID = "lakebench.file_id"
@@ -18,14 +18,19 @@ META_FINGERPRINT = "lakebench.config_fingerprint"
 META_VERSION = "lakebench.generator_version"
 META_FORMAT = "lakebench.format_revision"
 META_ROWS_PER_FILE = "lakebench.rows_per_file"
+META_PROFILE = "lakebench.profile"
 
 
-def writer_options(compression: str = "snappy") -> dict:
+def writer_options(profile: str = profiles.DEFAULT, compression: str = "snappy") -> dict:
     """ParquetWriter settings shared by the generator, calibration and the benchmark floor."""
     return dict(
         compression=compression,
-        use_dictionary=list(DICTIONARY_COLUMNS),
-        write_statistics=list(STATISTICS_COLUMNS),
+        use_dictionary=list(dictionary_columns(profiles.get(profile).UNIQUE_STRINGS)),
+        # Statistics on every column: engines answer count(col) and min/max from them (Spark's
+        # aggregate push-down needs each chunk's null count), and on random strings they cost
+        # little (two values compared per row, the first bytes almost always differ): see
+        # docs/benchmarks.md.
+        write_statistics=True,
         version="2.6",
         # Categorical columns arrive as Arrow dictionaries; without the stored Arrow schema they
         # read back as plain strings, so a file's schema is exactly the spec's.
@@ -42,6 +47,7 @@ def file_metadata(params: GenParams, file_id: int) -> dict[str, str]:
         META_VERSION: GENERATOR_VERSION,
         META_FORMAT: str(FORMAT_REVISION),
         META_ROWS_PER_FILE: str(params.rows_per_file),
+        META_PROFILE: params.profile,
     }
 
 
@@ -57,7 +63,7 @@ def write_file(params: GenParams, loyalty: np.ndarray, file_id: int, stream, *, 
     group; the stream is not closed. ``rows`` cuts the file short (calibration only)."""
     started = time.perf_counter()
     total = params.rows_per_file if rows is None else rows
-    with pq.ParquetWriter(stream, BATCH_SCHEMA, **writer_options()) as writer:
+    with pq.ParquetWriter(stream, BATCH_SCHEMA, **writer_options(params.profile)) as writer:
         writer.add_key_value_metadata(file_metadata(params, file_id))
         for index, (first, count) in enumerate(row_groups(total, params.row_group_rows)):
             batch = build_row_group(params, loyalty, file_id, index, first, count)

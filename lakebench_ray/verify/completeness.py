@@ -11,16 +11,9 @@ from typing import Optional
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..core import FORMAT_REVISION, GENERATOR_VERSION, SCHEMA, file_key, file_name
+from ..core import SCHEMA, file_key, file_name
 from ..core.plan import in_partition, parse_file_name
-from ..format.parquet import (
-    META_FILE_ID,
-    META_FINGERPRINT,
-    META_FORMAT,
-    META_ROWS_PER_FILE,
-    META_SEED,
-    META_VERSION,
-)
+from ..format.parquet import META_VERSION, file_metadata
 from ..errors import LakebenchError
 from ..planning import RunPlan
 from ..sinks import Store
@@ -102,15 +95,8 @@ def schema_problems(actual: pa.Schema) -> list[str]:
 
 
 def expected_footer(plan: RunPlan, file_id: int) -> dict[str, str]:
-    params = plan.params
-    return {
-        META_FILE_ID: str(file_id),
-        META_SEED: str(params.seed),
-        META_FINGERPRINT: plan.fingerprint,
-        META_VERSION: GENERATOR_VERSION,
-        META_FORMAT: str(FORMAT_REVISION),
-        META_ROWS_PER_FILE: str(params.rows_per_file),
-    }
+    """What the generator writes into the footer of this file (one source: the writer's own)."""
+    return file_metadata(plan.params, file_id)
 
 
 def _id_range(pf: pq.ParquetFile) -> tuple[int, int] | None:

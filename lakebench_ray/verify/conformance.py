@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..core import SCHEMA, GenParams
+from ..core import SCHEMA, GenParams, profiles
 from ..core import vocab as V
 from ..sinks import Store
 from .completeness import READ_ERRORS, FileCheck, first_line
@@ -53,9 +53,6 @@ AMOUNT_BINS = np.logspace(0, 4, 81)
 _UUID4 = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"^{_OCTET}(\.{_OCTET}){{3}}$"
-_DOMAINS = "|".join(re.escape(d) for d in V.EMAIL_DOMAINS)
-_CLEAN_EMAIL = rf"^user[0-9]+(\.DUPLICATE)?@({_DOMAINS})$"
-_CLEAN_PHONE = r"^(\+1[0-9]{10}|\([0-9]{3}\) [0-9]{3}-[0-9]{4}|[0-9]{3}-[0-9]{3}-[0-9]{4}|[0-9]{3}\.[0-9]{3}\.[0-9]{4})$"
 _HEX_CHUNK = 1 << 20
 
 
@@ -82,30 +79,7 @@ class _HexCheck:
                 return False
         return True
 
-CLEAN_CITIES = tuple(loc[0] for loc in V.LOCATIONS)
-MISSPELT_CITIES = tuple(dict.fromkeys(m for loc in V.LOCATIONS for m in loc[7]))
-STATE_CODES = tuple(dict.fromkeys(loc[1] for loc in V.LOCATIONS))
-
-
-def _state_styles() -> dict[str, int]:
-    """Spelling -> style: 0 the clean two-letter code, 1.. the dirty variants of STATE_VARIANTS."""
-    styles: dict[str, int] = {}
-    for _, code, name, ap, *_rest in V.LOCATIONS:
-        spellings = {"full": name, "lower": name.lower(), "upper": name.upper(), "ap": ap, "lower_code": code.lower()}
-        styles.setdefault(code, 0)
-        for i, variant in enumerate(V.STATE_VARIANTS, start=1):
-            styles.setdefault(spellings[variant], i)
-    return styles
-
-
-STATE_STYLES = _state_styles()
-UTM_SOURCES = tuple(dict.fromkeys(s for (s, _), _w in V.UTM_PAIRS))
-UTM_MEDIUMS = tuple(dict.fromkeys(m for (_, m), _w in V.UTM_PAIRS))
-UTM_VALID = np.zeros((len(UTM_SOURCES), len(UTM_MEDIUMS)), dtype=bool)
-for (_s, _m), _w in V.UTM_PAIRS:
-    UTM_VALID[UTM_SOURCES.index(_s), UTM_MEDIUMS.index(_m)] = True
 TIERS = V.values(V.LOYALTY_TIERS)
-
 EMAIL_MODES = V.EMAIL_CORRUPTIONS
 PHONE_MODES = V.PHONE_CORRUPTIONS
 
@@ -161,31 +135,43 @@ def _index(values) -> dict:
     return {v: i for i, v in enumerate(values)}
 
 
-_INDEX = {
-    "interaction_type": _index(ITYPES),
-    "product_category": _index(V.PRODUCT_CATEGORIES),
-    "currency": _index(V.values(V.CURRENCIES)),
-    "channel": _index(V.values(V.CHANNELS)),
-    "device_type": _index(V.DEVICE_TYPES),
-    "browser": _index(V.values(V.BROWSERS)),
-    "issue_category": _index(V.values(V.ISSUE_CATEGORIES)),
-    "utm_source": _index(UTM_SOURCES),
-    "utm_medium": _index(UTM_MEDIUMS),
-    "loyalty_tier": _index(TIERS),
-    "data_source": _index(V.values(V.DATA_SOURCES)),
-    "data_quality_flag": _index(V.values(V.QUALITY_FLAGS)),
-    # city: clean names first, then the misspellings
-    "city_raw": _index(CLEAN_CITIES + MISSPELT_CITIES),
-}
-_OFFLINE = np.array([c in V.OFFLINE_CHANNELS for c in V.values(V.CHANNELS)])
+class _Facts:
+    """The profile's vocabularies and rules in the form the checks use (the profile a dataset was
+    made with is recorded in every footer and is part of its fingerprint)."""
 
-_DISTRIBUTIONS = (
-    ("interaction_type", V.INTERACTION_TYPES),
-    ("currency", V.CURRENCIES),
-    ("channel", V.CHANNELS),
-    ("data_source", V.DATA_SOURCES),
-    ("data_quality_flag", V.QUALITY_FLAGS),
-)
+    def __init__(self, profile: str):
+        P = self.profile = profiles.get(profile)
+        self.distributions = (
+            ("interaction_type", V.INTERACTION_TYPES),
+            ("currency", P.CURRENCIES),
+            ("channel", P.CHANNELS),
+            ("data_source", V.DATA_SOURCES),
+            ("data_quality_flag", V.QUALITY_FLAGS),
+        )
+        self.index = {
+            "interaction_type": _index(ITYPES),
+            "product_category": _index(V.PRODUCT_CATEGORIES),
+            "currency": _index(V.values(P.CURRENCIES)),
+            "channel": _index(V.values(P.CHANNELS)),
+            "device_type": _index(V.DEVICE_TYPES),
+            "browser": _index(V.BROWSERS),
+            "issue_category": _index(V.values(P.ISSUE_CATEGORIES)),
+            "utm_source": _index(P.UTM_SOURCES),
+            "utm_medium": _index(P.UTM_MEDIUMS),
+            "loyalty_tier": _index(TIERS),
+            "data_source": _index(V.values(V.DATA_SOURCES)),
+            "data_quality_flag": _index(V.values(V.QUALITY_FLAGS)),
+            # city: clean names first, then the misspellings
+            "city_raw": _index(P.CITY_CLEAN + P.CITY_DIRTY),
+        }
+        self.clean_cities = len(P.CITY_CLEAN)
+        self.utm_valid = np.zeros((len(P.UTM_SOURCES), len(P.UTM_MEDIUMS)), dtype=bool)
+        for (source, medium), _w in P.UTM_PAIRS:
+            self.utm_valid[P.UTM_SOURCES.index(source), P.UTM_MEDIUMS.index(medium)] = True
+        self.offline = np.array([c in V.OFFLINE_CHANNELS for c in V.values(P.CHANNELS)])
+        domains = "|".join(re.escape(d) for d in P.EMAIL_DOMAINS)
+        self.clean_email = rf"^user[0-9]+(\.DUPLICATE)?@({domains})$"
+        self.points_rate = np.array([0.0] + [P.POINTS_PER_DOLLAR[t] for t in TIERS])
 
 
 class Conformance:
@@ -193,13 +179,14 @@ class Conformance:
 
     def __init__(self, params: GenParams):
         self.params = params
+        self.facts = _Facts(params.profile)
         self.rows = 0
         self.files: list[str] = []
         self.data_bytes = 0  # compressed bytes of the files checked
         self.tiers = np.full(params.customer_id_max + 1, UNSEEN, dtype=np.uint8)
         self.customer_counts = np.zeros(min(params.customer_id_max + 1, COUNTED_CUSTOMERS), dtype=np.int64)
         self.customers_beyond = 0
-        self.dist_counts = {col: np.zeros(len(vocab), dtype=np.int64) for col, vocab in _DISTRIBUTIONS}
+        self.dist_counts = {col: np.zeros(len(vocab), dtype=np.int64) for col, vocab in self.facts.distributions}
         self.null_counts = np.zeros((len(NULL_COLUMNS), len(ITYPES)), dtype=np.int64)
         self.itype_rows = np.zeros(len(ITYPES), dtype=np.int64)
         self.dirty_counts = dict.fromkeys(DIRTY_FIELDS, 0)
@@ -212,12 +199,13 @@ class Conformance:
     # -- rules ---------------------------------------------------------------------------------
     def _declare(self) -> None:
         p = self.params
+        P = self.facts.profile
         r = self.rules
         r.exact("ids_contiguous", "id = file_id*rows_per_file + row, row_id = id")
         r.exact("timestamp_in_range", f"event_timestamp in [{p.timestamp_start}, {p.timestamp_end})")
         r.exact("uuid_v4", "event_id and session_id are UUID v4 strings")
         r.exact("customer_id_in_range", f"customer_id in [0, {p.customer_id_max}]")
-        for col, _vocab in _DISTRIBUTIONS:
+        for col, _vocab in self.facts.distributions:
             r.exact(f"{col}_known", f"{col} is one of the spec's values (never null)")
         for col in ("product_id", "product_category", "cart_value", "items_in_cart", "click_count"):
             r.exact(f"login_support_null.{col}", f"{col} is null exactly for login and support events")
@@ -235,24 +223,38 @@ class Conformance:
         r.exact("page_views_rule", "page_views >= 1 for browse/purchase, 0 otherwise")
         r.exact("time_on_site_rule", "time_on_site_seconds > 0 exactly when page_views > 0")
         r.exact("bounce_rule", "bounce_rate 1.0 exactly when page_views == 1, else 0.0")
-        r.exact("cart_and_clicks", "commerce rows: clicks >= 1, 0 <= items <= 20, items 0 iff cart 0, purchase cart = amount")
+        if P.CART_RULE == "purchase":  # a cart holds what was bought or left behind
+            r.exact("cart_and_clicks",
+                    "commerce rows: clicks >= 1, 0 <= items <= 20, items 0 iff cart 0, purchase cart = amount")
+        else:
+            r.exact("web_ranges", f"page_views in [{P.PAGE_VIEWS_RANGE[0]}, {P.PAGE_VIEWS_RANGE[1]}), "
+                    f"time on site in [{P.TIME_ON_SITE_RANGE[0]}, {P.TIME_ON_SITE_RANGE[1]}) when viewed")
+            r.exact("cart_and_clicks", f"commerce rows: clicks in [{P.CLICK_RANGE[0]}, {P.CLICK_RANGE[1]}), items "
+                    f"in [{P.ITEMS_RANGE[0]}, {P.ITEMS_RANGE[1]}), cart in [0, {P.CART_MAX}]")
         r.exact("loyalty_tier_iff_member", "loyalty_tier set (bronze/silver/gold) exactly for members")
         r.exact("loyalty_consistent_per_customer", "a customer has the same membership and tier in every row checked")
-        r.exact("points_earned_rule", "points_earned = floor(amount x tier rate) for member purchases, else 0")
+        r.exact("points_earned_rule", "points_earned = floor(amount x points per dollar) for member purchases, else 0")
         r.exact("points_redeemed_rule", "points_redeemed 0 for non-members, 0 or 100..999 for members")
-        r.exact("dirty_fields_together", "email, phone, city and state are dirty together or clean together")
+        if P.DIRTY_TOGETHER:
+            r.exact("dirty_fields_together", "email, phone, city and state are dirty together or clean together")
         r.exact("dirty_values_known", "dirty cities are known misspellings, dirty states known spellings")
         r.exact("zip_code_format", "zip_code has 5 digits")
         r.exact("ip_address_format", "ip_address is a dotted IPv4 address")
         r.exact("session_fingerprint_hex64", "session_fingerprint is 64 lowercase hex characters")
         r.exact("payload_hex", f"interaction_payload is {2 * p.payload_bytes} lowercase hex characters")
 
-        for col, vocab in _DISTRIBUTIONS:
+        for col, vocab in self.facts.distributions:
             total = sum(w for _, w in vocab)
             for value, weight in vocab:
                 r.share(f"share.{col}.{value}", weight / total, f"share of {col} = {value}")
         r.share("share.campaign", V.CAMPAIGN_SHARE, "share of events with a campaign")
-        r.share("share.dirty", p.dirty_ratio, "share of dirty rows (dirty_ratio)")
+        if P.DIRTY_TOGETHER:
+            r.share("share.dirty", p.dirty_ratio, "share of dirty rows (dirty_ratio)")
+        else:
+            r.share("share.dirty.email_raw", p.dirty_ratio, "share of corrupted emails (dirty_ratio)")
+            r.share("share.dirty.phone_raw", p.dirty_ratio, "share of corrupted phone numbers (dirty_ratio)")
+            r.share("share.dirty.city_raw", p.dirty_ratio * P.CITY_DIRTY_SHARE,
+                    "share of misspelt cities (dirty_ratio x share of cities with a misspelling)")
         r.share("share.duplicate_email", p.duplicate_email_pct, "share of emails with .DUPLICATE (duplicate_email_pct)")
         r.share("share.loyalty_members", V.LOYALTY_MEMBER_SHARE, "share of distinct customers who are members",
                 unit="customers")
@@ -275,8 +277,9 @@ class Conformance:
                    unit="dirty emails")
         r.presence("phone_modes_present", PHONE_MODES, "all four phone corruptions among dirty rows", 80,
                    unit="dirty phones")
-        r.presence("state_variants_present", V.STATE_VARIANTS, "all five state spellings among dirty rows", 100,
-                   unit="dirty states")
+        if P.STATE_VARIANT_STYLES:
+            r.presence("state_variants_present", P.STATE_VARIANT_STYLES,
+                       f"all {len(P.STATE_VARIANT_STYLES)} state spellings among dirty rows", 100, unit="dirty states")
         r.presence("misspelt_cities_present", ("misspelt city",), "dirty rows carry misspelt city names", 1,
                    unit="dirty rows")
 
@@ -368,8 +371,11 @@ class Conformance:
 
         # -- categorical distributions ---------------------------------------------------------
         codes = {}
-        for column, vocab in _DISTRIBUTIONS:
-            c = _codes(col[column], _INDEX[column])
+        facts = self.facts
+        P = facts.profile
+        index = facts.index
+        for column, vocab in facts.distributions:
+            c = _codes(col[column], index[column])
             codes[column] = c
             r.count(f"{column}_known", c < 0, n, where)
             counts = np.bincount(c[c >= 0], minlength=len(vocab))
@@ -397,10 +403,10 @@ class Conformance:
         for c in ("support_ticket_id", "issue_category", "satisfaction_score"):
             r.count(f"support_only.{c}", nulls[c] == support, n, where)
 
-        category = _codes(col["product_category"], _INDEX["product_category"])
+        category = _codes(col["product_category"], index["product_category"])
         product_ok = _match(col["product_id"], r"^PRD[0-9]{5}$") & (category >= 0)
         r.count("product_fields_valid", commerce & ~nulls["product_id"] & ~product_ok, n, where)
-        issue = _codes(col["issue_category"], _INDEX["issue_category"])
+        issue = _codes(col["issue_category"], index["issue_category"])
         score = _values(col["satisfaction_score"], 0)
         support_ok = _match(col["support_ticket_id"], r"^TKT[0-9]{5}$") & (issue >= 0) & (score >= 1) & (score <= 5)
         r.count("support_fields_valid", support & ~support_ok, n, where)
@@ -410,21 +416,21 @@ class Conformance:
         r.count("campaign_utm_together",
                 (nulls["utm_source"] == has_campaign) | (nulls["utm_medium"] == has_campaign), n, where)
         r.add_share("share.campaign", np.count_nonzero(has_campaign), n)
-        src = _codes(col["utm_source"], _INDEX["utm_source"])
-        med = _codes(col["utm_medium"], _INDEX["utm_medium"])
+        src = _codes(col["utm_source"], index["utm_source"])
+        med = _codes(col["utm_medium"], index["utm_medium"])
         pair_ok = (src >= 0) & (med >= 0)
-        pair_ok[pair_ok] = UTM_VALID[src[pair_ok], med[pair_ok]]
+        pair_ok[pair_ok] = facts.utm_valid[src[pair_ok], med[pair_ok]]
         campaign_ok = _match(col["campaign_id"], r"^CMP[0-9]{3}$") & pair_ok
         r.count("campaign_fields_valid", has_campaign & ~campaign_ok, n, where)
 
         # -- channel / device coherence --------------------------------------------------------
         channel = codes["channel"]
         offline = np.zeros(n, dtype=bool)
-        offline[channel >= 0] = _OFFLINE[channel[channel >= 0]]
+        offline[channel >= 0] = facts.offline[channel[channel >= 0]]
         r.count("offline_no_device.device_type", nulls["device_type"] != offline, n, where)
         r.count("offline_no_device.browser", nulls["browser"] != offline, n, where)
-        device = _codes(col["device_type"], _INDEX["device_type"])
-        browser = _codes(col["browser"], _INDEX["browser"])
+        device = _codes(col["device_type"], index["device_type"])
+        browser = _codes(col["browser"], index["browser"])
         r.count("device_browser_known", (device == -2) | (browser == -2), n, where)
 
         # -- amounts ---------------------------------------------------------------------------
@@ -456,19 +462,27 @@ class Conformance:
         clicks = _values(col["click_count"], 0)
         items = _values(col["items_in_cart"], -1)
         cart = _values(col["cart_value"], np.nan)
-        cart_ok = (clicks >= 1) & (items >= 0) & (items <= 20) & ((items == 0) == (cart == 0.0))
-        cart_ok &= ~purchase | (cart == amount)
+        if P.CART_RULE == "purchase":
+            cart_ok = (clicks >= 1) & (items >= 0) & (items <= 20) & ((items == 0) == (cart == 0.0))
+            cart_ok &= ~purchase | (cart == amount)
+        else:
+            lo, hi = P.PAGE_VIEWS_RANGE
+            t_lo, t_hi = P.TIME_ON_SITE_RANGE
+            web_ok = np.where(viewing, (views >= lo) & (views < hi) & (seconds >= t_lo) & (seconds < t_hi), True)
+            r.count("web_ranges", ~web_ok, n, where)
+            cart_ok = (clicks >= P.CLICK_RANGE[0]) & (clicks < P.CLICK_RANGE[1])
+            cart_ok &= (items >= P.ITEMS_RANGE[0]) & (items < P.ITEMS_RANGE[1]) & (cart >= 0.0) & (cart <= P.CART_MAX)
         r.count("cart_and_clicks", commerce & ~cart_ok, n, where)
 
         # -- loyalty ---------------------------------------------------------------------------
         member_null = _nulls(col["loyalty_member"])
         member = _values(col["loyalty_member"], False).astype(bool)
-        tier = _codes(col["loyalty_tier"], _INDEX["loyalty_tier"])  # 0..2, -1 null, -2 unknown
+        tier = _codes(col["loyalty_tier"], index["loyalty_tier"])  # 0..2, -1 null, -2 unknown
         r.count("loyalty_tier_iff_member", member_null | (tier == -2) | (member != (tier >= 0)), n, where)
         code = np.where(member & (tier >= 0), tier + 1, 0).astype(np.uint8)
         self._loyalty(cid, code, in_range, n, where)
         earned = _values(col["points_earned"], -1)
-        rate = np.array([0.0] + [V.POINTS_PER_DOLLAR[t] for t in TIERS])
+        rate = facts.points_rate
         member_purchase = member & purchase & (tier >= 0)
         with np.errstate(invalid="ignore"):
             due = np.where(member_purchase, np.floor(np.nan_to_num(amount) * rate[np.maximum(tier, -1) + 1]), 0)
@@ -481,18 +495,23 @@ class Conformance:
 
         # -- dirty data ------------------------------------------------------------------------
         email, phone = col["email_raw"], col["phone_raw"]
-        clean_email = _match(email, _CLEAN_EMAIL)
-        clean_phone = _match(phone, _CLEAN_PHONE)
-        city = _codes(col["city_raw"], _INDEX["city_raw"])
-        clean_city = (city >= 0) & (city < len(CLEAN_CITIES))
-        misspelt = city >= len(CLEAN_CITIES)
-        state = _codes(col["state_raw"], STATE_STYLES)  # 0 clean code, 1..5 variant style
+        clean_email = _match(email, facts.clean_email)
+        clean_phone = _match(phone, P.PHONE_PATTERNS["clean"])
+        city = _codes(col["city_raw"], index["city_raw"])
+        clean_city = (city >= 0) & (city < facts.clean_cities)
+        misspelt = city >= facts.clean_cities
+        state = _codes(col["state_raw"], P.STATE_STYLES)  # 0 clean, > 0 a dirty spelling
         clean_state = state == 0
         dirty = ~clean_city
-        together = (clean_email == clean_city) & (clean_phone == clean_city) & (clean_state == clean_city)
-        r.count("dirty_fields_together", ~together, n, where)
         r.count("dirty_values_known", (~clean_city & ~misspelt) | (state < 0), n, where)
-        r.add_share("share.dirty", np.count_nonzero(dirty), n)
+        if P.DIRTY_TOGETHER:
+            together = (clean_email == clean_city) & (clean_phone == clean_city) & (clean_state == clean_city)
+            r.count("dirty_fields_together", ~together, n, where)
+            r.add_share("share.dirty", np.count_nonzero(dirty), n)
+        else:
+            r.add_share("share.dirty.email_raw", np.count_nonzero(~clean_email), n)
+            r.add_share("share.dirty.phone_raw", np.count_nonzero(~clean_phone), n)
+            r.add_share("share.dirty.city_raw", np.count_nonzero(misspelt), n)
         for field, clean in zip(DIRTY_FIELDS, (clean_email, clean_phone, clean_city, clean_state)):
             self.dirty_counts[field] += int(np.count_nonzero(~clean))
         r.add_share("share.duplicate_email", np.count_nonzero(_contains(email, ".DUPLICATE", ignore_case=True)), n)
@@ -533,15 +552,13 @@ class Conformance:
             r.observe("email_modes_present", [m for m, hit in modes.items() if hit.any()], len(bad_email))
         bad_phone = pc.filter(phone, pa.array(~clean_phone))
         if len(bad_phone):
-            modes = {
-                "digits_only": _match(bad_phone, r"^[0-9]{10}$"),
-                "extra_dashes": _contains(bad_phone, "--"),
-                "truncated": _match(bad_phone, r"^[0-9]{3}-[0-9]{3}-[0-9]{2}$"),
-                "letter_o": _contains(bad_phone, "O"),
-            }
+            modes = {m: _match(bad_phone, self.facts.profile.PHONE_PATTERNS[m]) for m in PHONE_MODES}
+            modes["letter_o"] &= _contains(bad_phone, "O")
             r.observe("phone_modes_present", [m for m, hit in modes.items() if hit.any()], len(bad_phone))
-        styles = np.unique(state[state > 0])
-        r.observe("state_variants_present", [V.STATE_VARIANTS[s - 1] for s in styles], np.count_nonzero(state > 0))
+        if "state_variants_present" in r:
+            styles = np.unique(state[state > 0])
+            r.observe("state_variants_present", [self.facts.profile.STATE_VARIANT_STYLES[s - 1] for s in styles],
+                      np.count_nonzero(state > 0))
         r.observe("misspelt_cities_present", ["misspelt city"] if misspelt.any() else [], np.count_nonzero(dirty))
 
     # -- end of run ----------------------------------------------------------------------------
@@ -562,7 +579,8 @@ class Conformance:
             "bytes": self.data_bytes,
             "customers_seen": customers_seen,
             "interaction_counts": dict(zip(ITYPES, self.dist_counts["interaction_type"].tolist())),
-            "distribution_counts": {c: dict(zip(V.values(v), self.dist_counts[c].tolist())) for c, v in _DISTRIBUTIONS},
+            "distribution_counts": {c: dict(zip(V.values(v), self.dist_counts[c].tolist()))
+                                    for c, v in self.facts.distributions},
             "null_share_by_interaction": {
                 c: {t: (float(self.null_counts[i, j] / self.itype_rows[j]) if self.itype_rows[j] else None)
                     for j, t in enumerate(ITYPES)}
