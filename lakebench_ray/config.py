@@ -75,6 +75,7 @@ class Config:
     duplicate_email_pct: float = 0.10
     timestamp_start: str = "2024-01-01"
     timestamp_end: str = "2025-12-31"
+    timestamp_order: str = "uniform"
     resume: bool = False
     duration_s: Optional[float] = None
     progress: bool = True
@@ -111,6 +112,8 @@ class Config:
             duplicate_email_pct=self.duplicate_email_pct,
             timestamp_start=self.timestamp_start,
             timestamp_end=self.timestamp_end,
+            timestamp_order=self.timestamp_order,
+            timestamp_slices=self.planned_files if self.timestamp_order == "by_file" else None,
             row_group_rows=row_group_rows,
             profile=self.profile,
         )

@@ -76,8 +76,10 @@ def build_row_group(
     cols["id"] = pa.array(ids)
     cols["row_id"] = cols["id"]
 
-    start_us, end_us = params.timestamp_range_us
+    start_us, end_us = params.row_group_time_range_us(file_id, first_row, n)
     ts = rng("event_timestamp").integers(start_us, end_us, n, dtype=np.int64)
+    if params.timestamp_order == "by_file":
+        ts.sort()  # every other column is drawn independently of time: sorting reorders nothing else
     cols["event_timestamp"] = pa.array(ts.astype("datetime64[us]"), type=pa.timestamp("us"))
     cols["event_id"] = uuid4_strings(rng("event_id"), n)
     cols["session_id"] = uuid4_strings(rng("session_id"), n)

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+from typing import Optional
 
 from ..errors import ConfigError
 from ..version import __version__
@@ -58,6 +59,11 @@ class GenParams:
     timestamp_end: str = "2025-12-31"
     row_group_rows: int = 32_768
     profile: str = "lakebench"
+    #: "uniform": every file spreads its events over the whole window; "by_file": the window is
+    #: cut into ``timestamp_slices`` equal slices in file-id order, a file's events lie in its
+    #: slice, sorted (tight row-group statistics; few date partitions per file).
+    timestamp_order: str = "uniform"
+    timestamp_slices: Optional[int] = None
 
     def __post_init__(self):
         from . import profiles  # (profiles build on this module)
@@ -91,6 +97,21 @@ class GenParams:
             raise ConfigError(
                 f"timestamp_end: must be after timestamp_start ({self.timestamp_start}), got {self.timestamp_end}"
             )
+        if self.timestamp_order not in TIMESTAMP_ORDERS:
+            raise ConfigError(
+                f"timestamp_order: '{self.timestamp_order}' is not an order: use one of {', '.join(TIMESTAMP_ORDERS)}"
+            )
+        if self.timestamp_order == "by_file":
+            _check_number("timestamp_slices", self.timestamp_slices, int)
+            if self.timestamp_slices < 1:
+                raise ConfigError(f"timestamp_slices: must be at least 1, got {self.timestamp_slices}")
+            if (end - start) < self.timestamp_slices * self.rows_per_file:
+                raise ConfigError(
+                    "timestamp_order: by_file needs at least one microsecond per row: widen "
+                    "timestamp_start..timestamp_end or make fewer, smaller files"
+                )
+        elif self.timestamp_slices is not None:
+            raise ConfigError("timestamp_slices: only used with timestamp_order=by_file")
 
     @property
     def payload_bytes(self) -> int:
@@ -105,6 +126,26 @@ class GenParams:
             parse_timestamp("timestamp_end", self.timestamp_end),
         )
 
+    def file_time_range_us(self, file_id: int) -> tuple[int, int]:
+        """[start, end) of the events of file ``file_id``: the whole window, or with ``by_file``
+        its slice (files past the plan, in sustained mode, reuse the slices in turn)."""
+        start, end = self.timestamp_range_us
+        if self.timestamp_order != "by_file":
+            return start, end
+        k, slices = file_id % self.timestamp_slices, self.timestamp_slices
+        span = end - start
+        return start + span * k // slices, start + span * (k + 1) // slices
+
+    def row_group_time_range_us(self, file_id: int, first_row: int, rows: int) -> tuple[int, int]:
+        """[start, end) of the events of rows ``first_row .. first_row + rows`` of a file: with
+        ``by_file`` each row group takes its share of the file's slice in row order, so the whole
+        file is sorted and still uniform over its slice."""
+        lo, hi = self.file_time_range_us(file_id)
+        if self.timestamp_order != "by_file":
+            return lo, hi
+        span = hi - lo
+        return lo + span * first_row // self.rows_per_file, lo + span * (first_row + rows) // self.rows_per_file
+
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -115,6 +156,8 @@ class GenParams:
         blob = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+
+TIMESTAMP_ORDERS = ("uniform", "by_file")
 
 #: Bumped whenever a change to the generator changes bytes for the same parameters, so that
 #: checkpoints and verification refuse to mix data of two generator revisions.

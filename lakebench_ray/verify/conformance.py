@@ -193,6 +193,7 @@ class Conformance:
         self.amount_hist = np.zeros(len(AMOUNT_BINS) - 1, dtype=np.int64)
         self.purchases = 0
         self.rules = RuleSet()
+        self._last_ts: dict[str, int] = {}  # last event time seen per file (sortedness across batches)
         self._hex = _HexCheck()
         self._declare()
 
@@ -202,7 +203,12 @@ class Conformance:
         P = self.facts.profile
         r = self.rules
         r.exact("ids_contiguous", "id = file_id*rows_per_file + row, row_id = id")
-        r.exact("timestamp_in_range", f"event_timestamp in [{p.timestamp_start}, {p.timestamp_end})")
+        if p.timestamp_order == "by_file":
+            r.exact("timestamp_in_range", f"event_timestamp in the file's slice of [{p.timestamp_start}, "
+                    f"{p.timestamp_end}) ({p.timestamp_slices} slices in file-id order)")
+            r.exact("timestamp_sorted", "rows sorted by event_timestamp within each file")
+        else:
+            r.exact("timestamp_in_range", f"event_timestamp in [{p.timestamp_start}, {p.timestamp_end})")
         r.exact("uuid_v4", "event_id and session_id are UUID v4 strings")
         r.exact("customer_id_in_range", f"customer_id in [0, {p.customer_id_max}]")
         for col, _vocab in self.facts.distributions:
@@ -267,7 +273,7 @@ class Conformance:
             r.share(f"share.customer_{k}", zipf_folded_share(k, p.customer_id_max),
                     f"share of events by customer {k} (Zipf 1.5)")
         for q in range(4):
-            r.share(f"share.timestamp_quarter_{q + 1}", 0.25, f"events in quarter {q + 1} of the time range")
+            r.share(f"share.timestamp_quarter_{q + 1}", 0.25, f"events in quarter {q + 1} of the file's time range")
         # Log of purchase amounts: normal(4.3, 1.2) before clipping and rounding (both negligible).
         r.mean("amount_log_mean", V.AMOUNT_MU, V.AMOUNT_SIGMA, 0.01, "mean of ln(purchase amount)")
         r.mean("amount_log_variance", V.AMOUNT_SIGMA**2, math.sqrt(2) * V.AMOUNT_SIGMA**2, 0.03,
@@ -346,10 +352,15 @@ class Conformance:
         row_ids = _values(col["row_id"], -1)
         r.count("ids_contiguous", _nulls(col["id"]) | (ids != expected_ids) | (row_ids != ids), n, where)
 
-        start_us, end_us = self.params.timestamp_range_us
+        start_us, end_us = self.params.file_time_range_us(first_id // self.params.rows_per_file)
         ts_null = _nulls(col["event_timestamp"])
         ts = _values(col["event_timestamp"].cast(pa.int64()), start_us)
         r.count("timestamp_in_range", ts_null | (ts < start_us) | (ts >= end_us), n, where)
+        if "timestamp_sorted" in r:
+            previous = np.concatenate([[self._last_ts.get(name, ts[0] if n else 0)], ts[:-1]])
+            r.count("timestamp_sorted", ts < previous, n, where)
+            if n:
+                self._last_ts[name] = int(ts[-1])
         quarter = np.clip(((ts - start_us) * 4) // max(1, end_us - start_us), 0, 3)
         for q, c in enumerate(np.bincount(quarter[~ts_null], minlength=4)):
             r.add_share(f"share.timestamp_quarter_{q + 1}", c, n)
