@@ -48,6 +48,18 @@ def test_row_group_is_generated_on_its_own():
     assert pa.Table.from_batches([alone]).cast(table.schema).equals(table.slice(700, 700))
 
 
+def test_reused_payload_buffer_changes_no_byte():
+    """The writer reuses one payload buffer for every row group of a file; each row group still
+    holds exactly what it holds when built alone into fresh memory (payloads large enough to take
+    the chunked path)."""
+    params = small_params(payload_kb=2, rows_per_file=900, row_group_rows=300)
+    loyalty = build_loyalty_table(params.seed, params.customer_id_max)
+    table = pq.read_table(pa.BufferReader(file_bytes(params, 4, loyalty)))
+    for index, first in enumerate(range(0, 900, 300)):
+        alone = build_row_group(params, loyalty, 4, index, first, 300)
+        assert pa.Table.from_batches([alone]).cast(table.schema).equals(table.slice(first, 300)), index
+
+
 def test_footer_metadata():
     params = small_params()
     meta = pq.ParquetFile(pa.BufferReader(file_bytes(params, 9))).metadata

@@ -63,9 +63,13 @@ def zipf(rng: np.random.Generator, a: float, n: int) -> np.ndarray:
 
 
 def build_row_group(
-    params: GenParams, loyalty: np.ndarray, file_id: int, row_group: int, first_row: int, n: int
+    params: GenParams, loyalty: np.ndarray, file_id: int, row_group: int, first_row: int, n: int,
+    *, payload_buffer: np.ndarray | None = None,
 ) -> pa.RecordBatch:
-    """Rows ``first_row .. first_row + n`` of file ``file_id`` (row group ``row_group``)."""
+    """Rows ``first_row .. first_row + n`` of file ``file_id`` (row group ``row_group``).
+
+    ``payload_buffer`` (uint8, at least ``2 * n * payload_bytes``) holds the payload's digits
+    instead of a fresh allocation; the batch is then valid until the buffer is reused."""
     voc = _vocabularies()
 
     def rng(stream: str) -> np.random.Generator:
@@ -111,5 +115,5 @@ def build_row_group(
         voc.quality, A.weighted_choice(rng("data_quality_flag"), V.weights(V.QUALITY_FLAGS), n)
     )
     cols["session_fingerprint"] = random_hex(rng("session_fingerprint"), n, 32)
-    cols["interaction_payload"] = random_hex(rng("interaction_payload"), n, params.payload_bytes)
+    cols["interaction_payload"] = random_hex(rng("interaction_payload"), n, params.payload_bytes, out=payload_buffer)
     return pa.RecordBatch.from_arrays([cols[f.name] for f in BATCH_SCHEMA], schema=BATCH_SCHEMA)

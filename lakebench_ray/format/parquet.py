@@ -63,10 +63,13 @@ def write_file(params: GenParams, loyalty: np.ndarray, file_id: int, stream, *, 
     group; the stream is not closed. ``rows`` cuts the file short (calibration only)."""
     started = time.perf_counter()
     total = params.rows_per_file if rows is None else rows
+    # One payload buffer for all row groups: write_batch encodes a whole row group before it
+    # returns, so the next one may overwrite the digits (fresh pages cost more than the copy).
+    payload = np.empty(2 * params.payload_bytes * min(total, params.row_group_rows), dtype=np.uint8)
     with pq.ParquetWriter(stream, BATCH_SCHEMA, **writer_options(params.profile)) as writer:
         writer.add_key_value_metadata(file_metadata(params, file_id))
         for index, (first, count) in enumerate(row_groups(total, params.row_group_rows)):
-            batch = build_row_group(params, loyalty, file_id, index, first, count)
+            batch = build_row_group(params, loyalty, file_id, index, first, count, payload_buffer=payload)
             writer.write_batch(batch, row_group_size=count)
             del batch
     return WrittenFile(file_id=file_id, rows=total, seconds=time.perf_counter() - started)
