@@ -1,6 +1,6 @@
 """lakebench-ray: the Lakebench Customer360 bronze dataset, generated on Ray.
 
-``load_config`` and ``generate`` are the Python API. They are imported lazily so that the pure
+``load_config``, ``generate`` and ``dataset`` are the Python API. They are imported lazily so that the pure
 core (``lakebench_ray.core``, ``lakebench_ray.format``) works without Ray, boto3 or OmegaConf.
 """
 
@@ -15,6 +15,7 @@ __all__ = [
     "Report",
     "SinkError",
     "__version__",
+    "dataset",
     "generate",
     "load_config",
 ]
@@ -25,6 +26,10 @@ def __getattr__(name: str):
         from .config import load_config
 
         return load_config
+    if name == "dataset":
+        from .runtime.dataset import dataset
+
+        return dataset
     if name in ("generate", "Report"):
         from .runtime import driver
 

@@ -1,0 +1,88 @@
+#!/usr/bin/env python
+"""Rows per second per core: the Ray Dataset (``materialize``, ``write_parquet``) against the
+actor pool (``generate``) on the same files, in the same run, on a local Ray.
+
+    python scripts/bench_dataset.py                     # 8 files of 64 MiB, 2 CPUs
+    python scripts/bench_dataset.py --files 16 --file-mb 128 --cpus 2 --rounds 2
+
+Each mode makes the same rows (same config); the actor pool and ``write_parquet`` write Snappy
+Parquet into a temporary directory, ``materialize`` keeps the blocks in the object store. Wall
+time of each step, rows/s divided by the CPUs Ray was given; rounds alternate the order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=8)
+    parser.add_argument("--file-mb", type=float, default=64)
+    parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+
+    import ray
+
+    import lakebench_ray
+
+    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR",
+             log_to_driver=False)
+    results: dict[str, list[float]] = {"actor pool (generate)": [], "dataset.materialize()": [],
+                                       "dataset.write_parquet()": []}
+    with tempfile.TemporaryDirectory(prefix="lakebench-bench-dataset-") as tmp:
+        settings = [f"num_files={args.files}", f"file_size_mb={args.file_mb}", "progress=false"]
+
+        def pool(round_: int) -> float:
+            config = lakebench_ray.load_config(None, settings + [f"output.uri={tmp}/pool-{round_}"])
+            report = lakebench_ray.generate(config)
+            return report.rows / report.generation_seconds
+
+        def materialize(round_: int) -> float:
+            config = lakebench_ray.load_config(None, settings)
+            ds = lakebench_ray.dataset(config)
+            started = time.perf_counter()
+            done = ds.materialize()
+            seconds = time.perf_counter() - started
+            count = done.count()
+            del done
+            return count / seconds
+
+        def write(round_: int) -> float:
+            config = lakebench_ray.load_config(None, settings)
+            ds = lakebench_ray.dataset(config)
+            started = time.perf_counter()
+            ds.write_parquet(f"{tmp}/dataset-{round_}")
+            return ds.count() / (time.perf_counter() - started)
+
+        steps = [("actor pool (generate)", pool), ("dataset.materialize()", materialize),
+                 ("dataset.write_parquet()", write)]
+        for round_ in range(args.rounds):
+            order = steps if round_ % 2 == 0 else steps[::-1]
+            for name, step in order:
+                results[name].append(step(round_) / args.cpus)
+    base = max(results["actor pool (generate)"])
+    print(f"{args.files} files of {args.file_mb:g} MiB on {args.cpus} CPUs (best of {args.rounds} round(s)):")
+    summary = {}
+    for name, values in results.items():
+        best = max(values)
+        summary[name] = {"rows_per_s_per_core": round(best), "vs_actor_pool": round(best / base, 2)}
+        print(f"  {name:26s} {best:>10,.0f} rows/s per core  ({best / base:.2f}x the actor pool)")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"files": args.files, "file_mb": args.file_mb, "cpus": args.cpus, "results": summary}, fh, indent=1)
+    ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
