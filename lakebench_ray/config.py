@@ -76,6 +76,8 @@ class Config:
     timestamp_start: str = "2024-01-01"
     timestamp_end: str = "2025-12-31"
     timestamp_order: str = "uniform"
+    timestamp_live: bool = False
+    timestamp_live_window_s: float = 60.0
     resume: bool = False
     duration_s: Optional[float] = None
     progress: bool = True
@@ -114,6 +116,8 @@ class Config:
             timestamp_end=self.timestamp_end,
             timestamp_order=self.timestamp_order,
             timestamp_slices=self.planned_files if self.timestamp_order == "by_file" else None,
+            live_window_s=self.timestamp_live_window_s if self.timestamp_live else None,
+            live_after=self.planned_files if self.timestamp_live else None,
             row_group_rows=row_group_rows,
             profile=self.profile,
         )
@@ -248,6 +252,8 @@ def validate(config: Config) -> None:
     if "://" in config.output.uri and not config.output.uri.startswith(("s3://", "file://")):
         scheme = config.output.uri.split("://", 1)[0]
         raise ConfigError(f"output.uri: scheme '{scheme}://' is not supported: use a local directory or s3://BUCKET")
+    if config.timestamp_live and config.duration_s is None:
+        raise ConfigError("timestamp_live: only sustained runs make live files: set duration_s too")
     # Generation parameters are checked by the core itself (one place for their rules).
     config.gen_params(rows_per_file=config.rows_per_file or 1, row_group_rows=1)
     num_files_for_scale(config.scale, config.file_size_mb)

@@ -52,3 +52,43 @@ def test_sustained_mode_adds_unique_ids_and_stops_on_time(ray_local, tmp_path):
 
     checkpoint = json.loads((tmp_path / "customer" / "interactions" / "_lakebench" / "checkpoint.json").read_text())
     assert checkpoint["completed"] == [0, 1]
+
+
+def test_live_sustained_files_carry_events_from_their_generation_time(ray_local, tmp_path):
+    """timestamp_live: files past the plan hold events from the trailing window before each was
+    generated, sorted; the window is in the footer and the report; planned files are unchanged."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    window = 30.0
+    report = lakebench_ray.generate(lakebench_ray.load_config(
+        None, [f"output.uri={tmp_path}", *BASE, "num_files=2", "duration_s=6", "timestamp_live=true",
+               f"timestamp_live_window_s={window}"]))
+    data = tmp_path / "customer" / "interactions"
+    epoch = dt.datetime(1970, 1, 1)
+    live = [f for f in report.files if f["file_id"] >= 2]
+    assert live, "no live file"
+    for entry in report.files:
+        path = data / f"part-{entry['file_id']:06d}.parquet"
+        meta = pq.ParquetFile(path).metadata.metadata
+        ts = pq.read_table(path, columns=["event_timestamp"]).column(0).cast(pa.int64()).to_numpy() / 1e6
+        if entry["file_id"] < 2:
+            assert b"lakebench.live_window" not in meta and "live_window" not in entry
+            assert ts.min() < dt.datetime(2025, 12, 31).timestamp()  # the configured window
+            continue
+        start, end = ((dt.datetime.fromisoformat(x) - epoch).total_seconds() for x in entry["live_window"])
+        assert meta[b"lakebench.live_window"].decode() == "/".join(entry["live_window"])
+        assert end - start == window
+        began = entry["started_at"]
+        assert began - 1 <= end <= began + entry["seconds"] + 1, (began, end)  # ends when it was made
+        assert start <= ts.min() and ts.max() < end and (abs(ts.max() - end) < window)
+        assert (ts[1:] >= ts[:-1]).all()
+
+
+def test_live_needs_sustained_mode():
+    import pytest
+
+    with pytest.raises(lakebench_ray.ConfigError, match="timestamp_live: only sustained runs"):
+        lakebench_ray.load_config(None, ["timestamp_live=true"])

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import math
 from typing import Optional
 
 from ..errors import ConfigError
@@ -64,6 +65,11 @@ class GenParams:
     #: slice, sorted (tight row-group statistics; few date partitions per file).
     timestamp_order: str = "uniform"
     timestamp_slices: Optional[int] = None
+    #: Live files (sustained mode): ids from ``live_after`` on carry events from the
+    #: ``live_window_s`` seconds before the moment each is generated, sorted. Not reproducible
+    #: byte for byte, by definition; the planned files (ids below ``live_after``) stay so.
+    live_window_s: Optional[float] = None
+    live_after: Optional[int] = None
 
     def __post_init__(self):
         from . import profiles  # (profiles build on this module)
@@ -112,6 +118,16 @@ class GenParams:
                 )
         elif self.timestamp_slices is not None:
             raise ConfigError("timestamp_slices: only used with timestamp_order=by_file")
+        if (self.live_window_s is None) != (self.live_after is None):
+            raise ConfigError("live_window_s and live_after: set both (live files) or neither")
+        if self.live_window_s is not None:
+            _check_number("live_window_s", self.live_window_s)
+            _check_number("live_after", self.live_after, int)
+            if not math.isfinite(self.live_window_s) or self.live_window_s * 1e6 < self.rows_per_file:
+                raise ConfigError(
+                    f"timestamp_live_window_s: must be finite and hold at least one microsecond per row "
+                    f"({self.rows_per_file:,} rows a file), got {self.live_window_s}"
+                )
 
     @property
     def payload_bytes(self) -> int:
@@ -135,6 +151,10 @@ class GenParams:
         k, slices = file_id % self.timestamp_slices, self.timestamp_slices
         span = end - start
         return start + span * k // slices, start + span * (k + 1) // slices
+
+    def is_live(self, file_id: int) -> bool:
+        """Whether this file's events come from the moment it is generated (see live_window_s)."""
+        return self.live_after is not None and file_id >= self.live_after
 
     def row_group_time_range_us(self, file_id: int, first_row: int, rows: int) -> tuple[int, int]:
         """[start, end) of the events of rows ``first_row .. first_row + rows`` of a file: with

@@ -58,6 +58,7 @@ class GeneratorActor:
             "node_id": self._node_id,
             "pid": os.getpid(),
             "peak_rss_mb": _peak_rss_mb(),
+            **({"live_window": list(written.live_window)} if written.live_window else {}),
         }
 
     def loyalty_info(self) -> dict:
