@@ -189,8 +189,7 @@ def generate(config: Config, *, out=None) -> Report:
             name = f"lakebench-generator-{run_id}-{next(serial)}"
             return actor_cls.options(name=name, scheduling_strategy="SPREAD").remote(params, loyalty_ref, spec, prefix)
 
-        progress = Progress(len(plan.file_ids), enabled=config.progress, stream=out)
-        progress.files = len(plan.file_ids) - len(todo)
+        progress = Progress(len(plan.file_ids), done=len(plan.file_ids) - len(todo), enabled=config.progress, stream=out)
         metrics = RunMetrics(f"{plan.partition_index}/{plan.partition_count}")
         metrics.set_remaining(len(todo))
         planned = set(plan.file_ids)

@@ -26,14 +26,17 @@ def _duration(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, total_files: int, *, enabled: bool = True, stream=None, interval: float = 5.0):
+    def __init__(self, total_files: int, *, done: int = 0, enabled: bool = True, stream=None, interval: float = 5.0):
+        """``done``: files already complete before this run (a resume): counted in the bar, not
+        as progress made in the elapsed time."""
         self.total = total_files
         self.enabled = enabled
         self.stream = stream or sys.stdout
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.interval = interval if not self.tty else 0.2
         self.started = time.monotonic()
-        self.files = self.rows = self.bytes = 0
+        self.files = self._done_before = done
+        self.rows = self.bytes = 0
         self.retries = 0
         self.actors = 0
         self._last = 0.0
@@ -54,7 +57,8 @@ class Progress:
         elapsed = (now or time.monotonic()) - self.started
         rate = self.bytes / elapsed if elapsed > 0 else 0.0
         frac = self.files / self.total if self.total else 1.0
-        eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
+        made = self.files - self._done_before  # in this run's elapsed time
+        eta = elapsed * (self.total - self.files) / made if made > 0 else float("nan")
         width = 24
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
         eta_s = _duration(eta) if eta == eta else "--:--"
