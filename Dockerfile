@@ -14,7 +14,6 @@ RUN mkdir -p /home/ray/lakebench
 WORKDIR /home/ray/lakebench
 COPY --chown=ray:users pyproject.toml README.md ./
 COPY --chown=ray:users lakebench_ray/ lakebench_ray/
-COPY --chown=ray:users configs/ configs/
 
 # Runtime dependencies only (no test/report extras). Naming ray keeps the image's Ray
 # version: pip must not move it away from the Ray the cluster runs.
@@ -22,5 +21,6 @@ RUN pip install --no-cache-dir . "ray[default]==${RAY_VERSION}" \
     && rm -rf build ./*.egg-info \
     && cd /home/ray && python -m lakebench_ray --help > /dev/null
 
-# Example configs stay at /home/ray/lakebench/configs; pods start in HOME like stock Ray.
+# The packaged configs are found by name (--config default, --config local); pods start in HOME
+# like stock Ray.
 WORKDIR /home/ray

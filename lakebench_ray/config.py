@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -187,13 +188,33 @@ def _merge(base, layer, source: str):
         raise _translate(exc, source) from None
 
 
+def packaged_configs() -> dict[str, Path]:
+    """The named configs shipped in the package (``default``: every key with its default and
+    what it means; ``local``: the README's ~100 MB run)."""
+    folder = resources.files("lakebench_ray") / "configs"
+    return {Path(entry.name).stem: Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(".yaml")}
+
+
+def config_file(path: str | os.PathLike) -> Path:
+    """A config file by path, or by the name of a packaged config (``--config local``)."""
+    file = Path(path)
+    if file.is_file():
+        return file
+    named = packaged_configs()
+    stem = file.name[: -len(".yaml")] if file.name.endswith(".yaml") else file.name
+    if file.parent == Path(".") and stem in named:
+        return named[stem]
+    raise ConfigError(
+        f"config file '{path}' does not exist: pass an existing YAML file to --config, "
+        f"or a packaged config by name ({', '.join(sorted(named))})"
+    )
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> Config:
     """Build the validated, frozen configuration of a run."""
     merged = OmegaConf.structured(Config)
     if path is not None:
-        file = Path(path)
-        if not file.is_file():
-            raise ConfigError(f"config file '{path}' does not exist: pass an existing YAML file to --config")
+        file = config_file(path)
         try:
             layer = OmegaConf.load(file)
         except Exception as exc:  # YAML syntax errors come in many types

@@ -1,0 +1,61 @@
+"""The packaged configs: ``default.yaml`` is the code's defaults, every key documented; named
+configs ship in the wheel and ``--config local`` finds them in an installed package."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from omegaconf import OmegaConf
+
+from lakebench_ray.config import Config, all_keys, config_file, load_config, packaged_configs
+from lakebench_ray.errors import ConfigError
+
+from .helpers import ROOT
+
+
+def test_default_yaml_is_the_codes_defaults_and_documents_every_key():
+    path = packaged_configs()["default"]
+    assert OmegaConf.to_container(OmegaConf.load(path)) == dataclasses.asdict(Config())
+    text = path.read_text()
+    for key in all_keys():
+        line = next((ln for ln in text.splitlines() if ln.strip().startswith(key.rsplit(".", 1)[-1] + ":")), None)
+        assert line is not None and "#" in line, f"{key} has no documented line in default.yaml"
+
+
+def test_named_configs_resolve_anywhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert set(packaged_configs()) >= {"default", "local"}
+    assert config_file("local") == packaged_configs()["local"]
+    assert config_file("local.yaml") == packaged_configs()["local"]
+    assert load_config("local").file_size_mb == 16
+    with pytest.raises(ConfigError, match="packaged config by name \\(default, local\\)"):
+        config_file("nope")
+    (tmp_path / "local.yaml").write_text("scale: 0.5\n")  # a file of that name wins
+    assert load_config("local.yaml").scale == 0.5
+
+
+@pytest.mark.slow
+def test_the_wheel_runs_the_local_config_in_an_empty_directory(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)], check=True,
+                   timeout=600, capture_output=True)
+    (wheel,) = dist.glob("lakebench_ray-*.whl")
+    assert {"lakebench_ray/configs/default.yaml", "lakebench_ray/configs/local.yaml"} <= set(zipfile.ZipFile(wheel).namelist())
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                   check=True, timeout=300, capture_output=True)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(target))
+    done = subprocess.run([sys.executable, "-m", "lakebench_ray", "generate", "--config", "local", "ray.address=local"],
+                          cwd=empty, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(list((empty / "lakebench-data").rglob("part-*.parquet"))) == 6
+    assert str(target) in subprocess.run(
+        [sys.executable, "-c", "import lakebench_ray; print(lakebench_ray.__file__)"], cwd=empty, env=env,
+        capture_output=True, text=True, check=True).stdout
