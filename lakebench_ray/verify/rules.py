@@ -139,11 +139,6 @@ class RuleSet:
         rule.total += float(total)
         rule.n += int(n)
 
-    def set_mean(self, name: str, value: float, n: int) -> None:
-        rule = self._rules[name]
-        assert isinstance(rule, _Mean), name
-        rule.total, rule.n = float(value) * n, int(n)
-
     def observe(self, name: str, values: Iterable, population: int) -> None:
         rule = self._rules[name]
         assert isinstance(rule, _Presence), name
