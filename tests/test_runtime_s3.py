@@ -64,9 +64,9 @@ def test_s3_run_equals_local_run(ray_s3, s3_env, s3_bucket, s3_client, tmp_path)
     local = tmp_path / "local"
     lakebench_ray.generate(lakebench_ray.load_config(None, [f"output.uri={local}", *ARGS]))
     assert object_hashes(s3_client, s3_bucket) == dir_hashes(local / PREFIX)
-    checkpoint = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"{PREFIX}/_lakebench/checkpoint.json")["Body"].read())
+    checkpoint = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"_lakebench/{PREFIX}/checkpoint.json")["Body"].read())
     assert checkpoint["completed"] == [0, 1, 2]
-    report_doc = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"{PREFIX}/_lakebench/report.json")["Body"].read())
+    report_doc = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"_lakebench/{PREFIX}/report.json")["Body"].read())
     assert report_doc["files_written"] == 3
     assert "secret" not in json.dumps(report_doc).lower().replace("secret_key", "")
     assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
@@ -90,7 +90,7 @@ def test_permanent_failure_fails_the_run_and_leaves_nothing(ray_s3, s3_env, s3_b
         lakebench_ray.generate(config)
     assert s3_client.list_objects_v2(Bucket=s3_bucket, Prefix=f"{PREFIX}/part-").get("KeyCount", 0) == 0
     assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
-    checkpoint = s3_client.get_object(Bucket=s3_bucket, Key=f"{PREFIX}/_lakebench/checkpoint.json")["Body"].read()
+    checkpoint = s3_client.get_object(Bucket=s3_bucket, Key=f"_lakebench/{PREFIX}/checkpoint.json")["Body"].read()
     assert json.loads(checkpoint)["completed"] == []
 
 
@@ -101,7 +101,7 @@ def test_resume_after_driver_sigkill_during_uploads(ray_s3, s3_env, s3_server, s
     gcs = ray_s3.get_runtime_context().gcs_address
     proc = subprocess.Popen([sys.executable, "-m", "lakebench_ray", "generate", *args, f"ray.address={gcs}", "ray.num_actors=1"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    key = f"{PREFIX}/_lakebench/checkpoint.json"
+    key = f"_lakebench/{PREFIX}/checkpoint.json"
 
     def done() -> int:
         try:
