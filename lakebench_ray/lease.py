@@ -13,7 +13,10 @@ anything, and keeps it while it lives:
 * **taken over** when it expired (its holder stopped renewing ``ttl`` seconds ago) or when its
   holder is a process of this host that no longer exists, again by compare-and-swap on the
   version that was found expired, so two runs taking over together cannot both win; the takeover
-  is reported with a note naming the previous holder;
+  is reported with a note naming the previous holder. A lease that looks live is watched until
+  its holder renews it (then the run is refused: within ``ttl / 4`` seconds) or it expires (then
+  it is taken over): a Kubernetes retry on a new pod thus waits out its dead predecessor's lease
+  instead of failing;
 * **released** at the end (deleted only if it is still this run's version).
 
 A lease on a partition also conflicts with a live lease of any overlapping partition of the same
@@ -155,8 +158,33 @@ class Lease:
         )
 
     # -- taking and giving back --------------------------------------------------------------------
-    def acquire(self, note: Callable[[str], None] = log.warning) -> "Lease":
-        """Take the lease or raise :class:`LeaseHeld` naming the live holder (bounded tries)."""
+    def _stale_after_waiting(self, tag: str, info: LeaseInfo, wait_s: float | None, note) -> bool:
+        """Watch a live-looking lease: True once it expired or vanished, False as soon as its
+        holder renews it (or ``wait_s`` passed)."""
+        budget = max(0.0, info.expires_at - time.time()) + 1.0 if wait_s is None else wait_s
+        budget = min(budget, self.ttl_s + 5.0)
+        if budget <= 0:
+            return False
+        note(f"{self.store.describe(self.prefix)} is leased by {info.describe()}, last renewed "
+             f"{_iso(info.renewed_at)}: waiting up to {budget:.0f}s to see whether it is still alive")
+        deadline = time.monotonic() + budget
+        step = min(1.0, max(0.05, self.ttl_s / 20))
+        while time.monotonic() < deadline:
+            time.sleep(step)
+            current = self.store.read_tagged(self.key)
+            if current is None:
+                return True
+            if current[1] != tag:
+                return False  # renewed (or taken by someone else): a live holder
+            if not info.live(time.time()):
+                return True
+        return False
+
+    def acquire(self, note: Callable[[str], None] = log.warning, *, wait_s: float | None = None) -> "Lease":
+        """Take the lease or raise :class:`LeaseHeld` naming the live holder (bounded tries).
+
+        ``wait_s``: how long to watch a live-looking lease for a renewal (None: until it would
+        expire, at most ``ttl``; 0: refuse at once)."""
         for _attempt in range(8):
             now = time.time()
             tag = self.store.create_exclusive(self.key, self._info(now).to_bytes())
@@ -169,7 +197,9 @@ class Lease:
             data, found_tag = current
             info = LeaseInfo.parse(data)
             if info is not None and info.live(time.time()):
-                raise self._refuse(info)
+                if not self._stale_after_waiting(found_tag, info, wait_s, note):
+                    raise self._refuse(self._current_info() or info)
+                continue  # expired (or released) while we watched: look again
             tag = self.store.replace_if(self.key, self._info(time.time()).to_bytes(), found_tag)
             if tag is None:
                 continue  # someone else renewed or took it meanwhile: look again
@@ -192,6 +222,10 @@ class Lease:
             self.release()
             raise
         return self
+
+    def _current_info(self) -> LeaseInfo | None:
+        current = self.store.read_tagged(self.key)
+        return LeaseInfo.parse(current[0]) if current else None
 
     def _confirm(self) -> None:
         """Read back the lease: a store that ignores conditional writes would let two runs in."""

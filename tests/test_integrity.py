@@ -155,7 +155,9 @@ def test_second_run_on_the_prefix_is_refused_and_the_first_finishes_intact(ray_l
     """Two real processes on one prefix: the second is refused in one line naming the first,
     touches nothing (the first's temp files survive), and the first ends with a correct dataset."""
     gcs = ray_local.get_runtime_context().gcs_address
-    base = [f"output.uri={tmp_path}", *SLOW, "progress=false", f"ray.address={gcs}"]
+    # A short lease, so that the second run sees the first one renew it within a second.
+    base = [f"output.uri={tmp_path}", *SLOW, "num_files=40", "checkpoint.lease_ttl_s=4", "progress=false",
+            f"ray.address={gcs}"]
     first = cli(*base, "ray.num_actors=1")
     lease_path = control_dir(tmp_path) / "lease.json"
     try:
@@ -175,7 +177,7 @@ def test_second_run_on_the_prefix_is_refused_and_the_first_finishes_intact(ray_l
             first.kill()
             first.wait(timeout=30)
     assert first.returncode == 0, stderr
-    assert "done: 10 files written" in stdout
+    assert "done: 40 files written" in stdout
     config = lakebench_ray.load_config(None, base[:-1])
     assert dir_hashes(data_dir(tmp_path)) == expected_hashes(config)
     assert sorted(p.name for p in data_dir(tmp_path).iterdir()) == sorted(expected_hashes(config))

@@ -64,7 +64,7 @@ def test_conditional_writes(store):
 def test_second_holder_refused_naming_the_first(store):
     first = Lease(store, PREFIX).acquire()
     with pytest.raises(LeaseHeld, match=f"run {first.holder} on host .* \\(pid {first.pid}") as err:
-        Lease(store, PREFIX).acquire()
+        Lease(store, PREFIX).acquire(wait_s=0)
     assert "\n" not in str(err.value)
     first.release()
     assert store.get_bytes(first.key) is None
@@ -77,9 +77,9 @@ def test_overlapping_partitions_conflict(store):
     half = Lease(store, PREFIX, 2, 0).acquire()
     other = Lease(store, PREFIX, 2, 1).acquire()  # disjoint ids: both may run
     with pytest.raises(LeaseHeld, match=half.holder):
-        Lease(store, PREFIX, 1, 0).acquire()
+        Lease(store, PREFIX, 1, 0).acquire(wait_s=0)
     with pytest.raises(LeaseHeld, match=other.holder):
-        Lease(store, PREFIX, 4, 3).acquire()
+        Lease(store, PREFIX, 4, 3).acquire(wait_s=0)
     assert store.get_bytes(lease_key(PREFIX, 1, 0)) is None and store.get_bytes(lease_key(PREFIX, 4, 3)) is None
     half.release()
     other.release()
@@ -88,7 +88,19 @@ def test_overlapping_partitions_conflict(store):
 def test_live_foreign_lease_is_refused(store):
     plant(store, foreign())
     with pytest.raises(LeaseHeld, match="feedface0001 on host other-host \\(pid 4242"):
-        Lease(store, PREFIX).acquire()
+        Lease(store, PREFIX).acquire(wait_s=0)
+
+
+def test_a_lease_nobody_renews_is_waited_out_and_taken_over(store):
+    """A retry on a new pod: the dead pod's lease (another host, so no pid to check) still looks
+    live; the new run watches it, sees no renewal, and takes it over when it expires."""
+    plant(store, foreign(expires_at=time.time() + 1.5))
+    notes = []
+    started = time.monotonic()
+    lease = Lease(store, PREFIX, ttl_s=10).acquire(note=notes.append)
+    assert 1.0 < time.monotonic() - started < 8
+    assert "waiting up to" in notes[0] and "took over the lease" in notes[-1]
+    lease.release()
 
 
 @pytest.mark.parametrize("case", ["expired", "process gone"])
@@ -127,7 +139,8 @@ def test_renewing_thread_keeps_it_alive(tmp_path):
         time.sleep(1.0)  # longer than the ttl: only renewals keep it live
         info = LeaseInfo.parse(store.get_bytes(lease.key))
         assert info.live(time.time()) and lease.lost is None
-        with pytest.raises(LeaseHeld):
+        # Watched, renewed by its holder meanwhile: refused (without waiting for expiry).
+        with pytest.raises(LeaseHeld, match=lease.holder):
             Lease(store, PREFIX, ttl_s=0.4).acquire()
     finally:
         lease.release()

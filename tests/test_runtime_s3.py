@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import zlib
 
 import pytest
 import ray
@@ -70,6 +72,35 @@ def test_s3_run_equals_local_run(ray_s3, s3_env, s3_bucket, s3_client, tmp_path)
     assert report_doc["files_written"] == 3
     assert "secret" not in json.dumps(report_doc).lower().replace("secret_key", "")
     assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    # Only data files under the data prefix; checkpoint and report in the control directory;
+    # no lease or probe left behind.
+    keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"])
+    assert keys == [f"_lakebench/{PREFIX}/checkpoint.json", f"_lakebench/{PREFIX}/report.json",
+                    *(f"{PREFIX}/part-{i:06d}.parquet" for i in range(3))]
+    # Each file's digest: the CRC32 of its bytes, which S3 also keeps as the object's full-object
+    # checksum (verified by the server on completion), and its ETag as the version tag.
+    for i in range(3):
+        key = f"{PREFIX}/part-{i:06d}.parquet"
+        data = s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read()
+        head = s3_client.head_object(Bucket=s3_bucket, Key=key, ChecksumMode="ENABLED")
+        recorded = checkpoint["files"][str(i)]
+        assert recorded["crc32"] == f"{zlib.crc32(data):08x}" and recorded["size"] == len(data)
+        assert base64.b64decode(head["ChecksumCRC32"]) == zlib.crc32(data).to_bytes(4, "big")
+        assert head.get("ChecksumType") == "FULL_OBJECT" and recorded["tag"] == head["ETag"]
+        assert report_doc["files"][i]["crc32"] == recorded["crc32"]
+
+
+def test_s3_resume_regenerates_deleted_and_replaced_objects(ray_s3, s3_env, s3_bucket, s3_client):
+    config = s3_config(s3_bucket)
+    lakebench_ray.generate(config)
+    s3_client.delete_object(Bucket=s3_bucket, Key=f"{PREFIX}/part-000000.parquet")
+    key = f"{PREFIX}/part-000002.parquet"
+    data = bytearray(s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read())
+    data[len(data) // 2] ^= 1  # same size, other bytes: a new ETag
+    s3_client.put_object(Bucket=s3_bucket, Key=key, Body=bytes(data))
+    report = lakebench_ray.generate(s3_config(s3_bucket, "resume=true"))
+    assert sorted(f["file_id"] for f in report.files) == [0, 2] and report.files_skipped == 1
+    assert object_hashes(s3_client, s3_bucket) == expected(config)
 
 
 def test_transient_faults_still_give_identical_bytes(ray_s3, s3_env, s3_bucket, s3_client, s3_fault_proxy):

@@ -185,7 +185,8 @@ def generate(config: Config, *, out=None) -> Report:
         print(f"lakebench-ray: note: {message}", file=out, flush=True)
 
     # One writer per prefix and partition, before anything is touched; a live holder is refused.
-    lease = Lease(store, prefix, plan.partition_count, plan.partition_index).acquire(note=say)
+    lease = Lease(store, prefix, plan.partition_count, plan.partition_index,
+                  ttl_s=config.checkpoint.lease_ttl_s).acquire(note=say)
     own_ray = False
     pool: Optional[FilePool] = None
     ckpt = None
