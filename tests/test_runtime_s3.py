@@ -187,3 +187,24 @@ def test_preflight_errors_one_line(s3_env, s3_server, s3_bucket, case, needle):
     assert "wrong-secret-key-value" not in result.stderr and s3_server.secret_key not in result.stderr
     if case == "bucket":
         assert "create it or set output.create_bucket=true" in lines[0]
+
+
+def test_second_run_on_an_s3_prefix_is_refused_naming_the_holder(s3_env, s3_server, s3_bucket, s3_client):
+    """A live lease (held and renewed by this test process) refuses a real second run in one
+    line, before it touches anything."""
+    from lakebench_ray.lease import Lease
+    from lakebench_ray.sinks import open_store
+
+    store = open_store(f"s3://{s3_bucket}")
+    lease = Lease(store, PREFIX, ttl_s=2).acquire().start_renewing()
+    try:
+        result = run_cli(dict(os.environ, **s3_server.env), f"output.uri=s3://{s3_bucket}", "num_files=1",
+                         "progress=false")
+    finally:
+        lease.release()
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"is being written by run {lease.holder} on host {lease.host} (pid {os.getpid()}" in lines[0]
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
+    assert keys == [], keys  # nothing written, and our lease released
