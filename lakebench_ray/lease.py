@@ -56,6 +56,14 @@ def _iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _pid_namespace() -> str:
+    """This process's PID namespace (containers on one host share its name but not their pids)."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -78,6 +86,7 @@ class LeaseInfo:
     expires_at: float
     prefix: str
     partition: str
+    pid_namespace: str = ""
 
     def to_bytes(self) -> bytes:
         return json.dumps(dataclasses.asdict(self), indent=1).encode()
@@ -86,7 +95,7 @@ class LeaseInfo:
     def parse(cls, data: bytes) -> Optional["LeaseInfo"]:
         try:
             doc = json.loads(data)
-            return cls(**{f.name: doc[f.name] for f in dataclasses.fields(cls)})
+            return cls(**{f.name: doc[f.name] for f in dataclasses.fields(cls) if f.name in doc})
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -94,10 +103,12 @@ class LeaseInfo:
         return f"run {self.holder} on host {self.host} (pid {self.pid}, started {self.started_at})"
 
     def live(self, now: float) -> bool:
-        """Unexpired and, when it was taken on this host, its process still exists."""
+        """Unexpired and, when it was taken on this host (and PID namespace), its process still
+        exists."""
         if not now < self.expires_at:
             return False
-        if self.host == socket.gethostname() and not _pid_alive(self.pid):
+        here = self.host == socket.gethostname() and self.pid_namespace == _pid_namespace()
+        if here and not _pid_alive(self.pid):
             return False
         return True
 
@@ -144,6 +155,7 @@ class Lease:
             holder=self.holder, host=self.host, pid=self.pid, started_at=_iso(self.started),
             renewed_at=round(now, 3), expires_at=round(now + self.ttl_s, 3),
             prefix=self.prefix, partition=f"{self.partition[0]}/{self.partition[1]}",
+            pid_namespace=_pid_namespace(),
         )
 
     def _refuse(self, info: LeaseInfo | None) -> LeaseHeld:

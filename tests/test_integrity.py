@@ -193,6 +193,10 @@ def test_expired_lease_of_a_killed_run_is_taken_over_with_a_note(ray_local, tmp_
     # What the dead run left: a temp file of one of its files (removed: its holder is gone).
     data_dir(tmp_path).mkdir(parents=True)
     (data_dir(tmp_path) / ".part-000001.parquet.tmp-7-abcd").write_bytes(b"half a file")
+    # A dataset under a nested prefix is another run's business: its temp files stay.
+    nested = data_dir(tmp_path) / "nested" / ".part-000002.parquet.tmp-9-ffff"
+    nested.parent.mkdir()
+    nested.write_bytes(b"someone else's")
     out = []
 
     class Out:
@@ -207,5 +211,6 @@ def test_expired_lease_of_a_killed_run_is_taken_over_with_a_note(ray_local, tmp_
     text = "".join(out)
     assert "took over the lease" in text and "0123456789ab on host pod-that-died" in text
     assert "removed 1 partial write(s)" in text
-    assert sorted(p.name for p in data_dir(tmp_path).iterdir()) == [f"part-{i:06d}.parquet" for i in range(4)]
+    assert sorted(p.name for p in data_dir(tmp_path).iterdir()) == ["nested", *(f"part-{i:06d}.parquet" for i in range(4))]
+    assert nested.exists()
     assert not (control_dir(tmp_path) / "lease.json").exists()

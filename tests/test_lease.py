@@ -110,7 +110,9 @@ def test_stale_lease_is_taken_over_with_a_note(store, case):
     if case == "expired":
         plant(store, foreign(renewed_at=time.time() - 120, expires_at=time.time() - 60))
     else:
-        plant(store, foreign(host=socket.gethostname(), pid=dead_pid()))
+        from lakebench_ray.lease import _pid_namespace
+
+        plant(store, foreign(host=socket.gethostname(), pid=dead_pid(), pid_namespace=_pid_namespace()))
     notes = []
     lease = Lease(store, PREFIX).acquire(note=notes.append)
     assert len(notes) == 1 and "took over the lease" in notes[0] and "feedface0001" in notes[0]
@@ -145,3 +147,12 @@ def test_renewing_thread_keeps_it_alive(tmp_path):
     finally:
         lease.release()
     assert store.get_bytes(lease.key) is None
+
+
+def test_a_dead_pid_of_another_pid_namespace_is_not_taken_for_gone(store):
+    """Containers sharing the host's name (host network) do not share pids: only the expiry counts."""
+    import socket
+
+    plant(store, foreign(host=socket.gethostname(), pid=dead_pid(), pid_namespace="another-namespace"))
+    with pytest.raises(LeaseHeld, match="feedface0001"):
+        Lease(store, PREFIX).acquire(wait_s=0)

@@ -102,7 +102,10 @@ def _cleanup_partials(store: Store, prefix: str, plan: RunPlan) -> int:
     what it finds was left by earlier holders (or this run's lost actors), never by a live run."""
 
     def mine(key: str) -> bool:
-        file_id = layout.parse_file_name(key.rsplit("/", 1)[-1])
+        folder, _, name = key.rpartition("/")
+        if folder != prefix:  # data files sit directly under the prefix; a nested prefix is another dataset's
+            return False
+        file_id = layout.parse_file_name(name)
         return file_id is not None and layout.in_partition(file_id, plan.partition_count, plan.partition_index)
 
     return store.cleanup_partials(prefix, mine)
