@@ -23,7 +23,7 @@ with defaults ~2.2-2.4 CPU-s/GiB; this writer ~0.8 with ``zlib`` and ~0.6 with `
   also checks the part list and the assembled object, and keeps the object's CRC32 (``HEAD`` with
   ``ChecksumMode=ENABLED`` returns it). That CRC32 is the file's digest in the checkpoint and the
   report (see :mod:`.digest`); with ``checksum="md5"`` it is computed as the bytes are written. botocore's own default checksum is off (``when_required``), so nothing is computed
-  twice. CRC32 comes from ISA-L (``pip install isal``, ~0.04 s/GiB) when installed, else zlib
+  twice. CRC32 comes from ISA-L (the ``isal`` dependency, ~0.04 s/GiB) when installed, else zlib
   (~0.25 s/GiB); both release the GIL. ``checksum="md5"`` (Content-MD5, ~1.4 s/GiB) is there for
   old S3-compatible servers without flexible checksums.
 * **Bounded memory.** Full parts go to a thread pool; at most ``max_concurrency`` parts are in
