@@ -214,3 +214,41 @@ def test_expired_lease_of_a_killed_run_is_taken_over_with_a_note(ray_local, tmp_
     assert sorted(p.name for p in data_dir(tmp_path).iterdir()) == ["nested", *(f"part-{i:06d}.parquet" for i in range(4))]
     assert nested.exists()
     assert not (control_dir(tmp_path) / "lease.json").exists()
+
+
+def test_a_run_that_loses_its_lease_stops_without_reporting_done(ray_local, tmp_path):
+    """Another run takes the lease over (as after this one stalled past its expiry): this run
+    stops at its next finished file with one line, writes no report, and leaves the lease alone."""
+    import threading
+
+    from lakebench_ray.errors import LeaseLost
+    from lakebench_ray.sinks import LocalStore
+
+    config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", *SLOW, "num_files=40", "progress=false",
+                                              "ray.num_actors=1", "checkpoint.lease_ttl_s=1"])
+    outcome = {}
+
+    def run():
+        try:
+            outcome["report"] = lakebench_ray.generate(config)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    store = LocalStore(tmp_path)
+    key = "_lakebench/customer/interactions/lease.json"
+    wait_for(lambda: list(data_dir(tmp_path).glob("part-*.parquet")), 120, "a first file")
+    now = time.time()
+    thief = LeaseInfo(holder="0badc0ffee00", host="elsewhere", pid=1, started_at="2026-01-01T00:00:00+00:00",
+                      renewed_at=now, expires_at=now + 600, prefix="customer/interactions", partition="0/1")
+    data, tag = store.read_tagged(key)
+    assert store.replace_if(key, thief.to_bytes(), tag)
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    error = outcome.get("error")
+    assert isinstance(error, LeaseLost), outcome
+    assert "\n" not in str(error) and "0badc0ffee00 on host elsewhere" in str(error)
+    assert not (control_dir(tmp_path) / "report.json").exists()
+    assert len(list(data_dir(tmp_path).glob("part-*.parquet"))) < 40
+    assert LeaseInfo.parse(store.get_bytes(key)).holder == "0badc0ffee00"

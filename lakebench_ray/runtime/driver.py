@@ -111,6 +111,13 @@ def _cleanup_partials(store: Store, prefix: str, plan: RunPlan) -> int:
     return store.cleanup_partials(prefix, mine)
 
 
+def _lease_lost(store: Store, prefix: str, lease: Lease) -> LeaseLost:
+    return LeaseLost(
+        f"this run lost its lease on {store.describe(prefix)} ({lease.lost}): another run may be writing "
+        "there; run again with resume=true once no other run writes there"
+    )
+
+
 def _start_checkpoint(store: Store, prefix: str, key: str, plan: RunPlan, config: Config, say) -> dict[int, dict]:
     """Load the checkpoint (refusing another configuration's), keep only the recorded files that
     are still there as written (one listing: size and version tag), and save that, with this
@@ -231,6 +238,8 @@ def generate(config: Config, *, out=None) -> Report:
         record_refs = []
 
         def on_result(result: dict) -> None:
+            if lease.lost is not None:  # someone else writes here now: stop at once, record nothing
+                raise _lease_lost(store, prefix, lease)
             results.append(result)
             if result["file_id"] in planned:  # sustained-mode extras are not part of the dataset plan
                 receipt = {"size": result["bytes"], "crc32": result["crc32"], "tag": result["tag"]}
@@ -274,10 +283,7 @@ def generate(config: Config, *, out=None) -> Report:
         metrics.failed(len(failed))
         ray.get(record_refs)
         if lease.lost is not None:
-            raise LeaseLost(
-                f"this run lost its lease on {store.describe(prefix)} ({lease.lost}): another run may "
-                "have written there meanwhile; run again with resume=true when no other run writes there"
-            )
+            raise _lease_lost(store, prefix, lease)
         ray.get(ckpt.flush.remote())
         progress.close()
         seconds = time.monotonic() - started
