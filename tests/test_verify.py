@@ -451,6 +451,31 @@ def test_deep_regenerates_and_compares(dataset):
     assert sorted(deep.content.regenerated) == [0, 1, 2, 3]
     # A sample regenerates only the sampled files.
     assert sorted(verify(config, deep=True, sample_files=2).content.regenerated) == [0, 3]
+    # On the command line (no Ray address: in this process), one line naming the file.
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    assert run_cli("verify", f"output.uri={dataset}", *SETTINGS, env=env).returncode == 0
+    bad = run_cli("verify", f"output.uri={dataset}", *SETTINGS, "--deep", env=env)
+    assert bad.returncode == 1
+    [line] = bad.stderr.strip().splitlines()
+    assert "bytes of part-000001.parquet differ from a fresh generation of it" in line
+
+
+def test_digests_of_partition_runs_verify_the_whole_dataset(dataset):
+    """A dataset made by partition runs (one checkpoint each) verifies as a whole."""
+    from lakebench_ray.runtime.checkpoint import Checkpoint, load_document, recorded_files
+
+    config = config_for(dataset)
+    store = LocalStore(dataset)
+    whole = recorded_files(load_document(store, checkpoint_key(PREFIX)))
+    store.delete(checkpoint_key(PREFIX))
+    for index in range(2):
+        part_config = config_for(dataset, "partition.count=2", f"partition.index={index}")
+        checkpoint = Checkpoint(store, checkpoint_key(PREFIX, 2, index), make_plan(part_config).fingerprint)
+        checkpoint.files = {i: r for i, r in whole.items() if i % 2 == index}
+        checkpoint.flush()
+    result = verify(config)
+    assert result.ok, result.problems
+    assert sorted(result.content.recorded) == [0, 1, 2, 3]
 
 
 def test_unrecorded_files_fail_by_default_and_deep_vouches_for_them(dataset):

@@ -9,7 +9,7 @@ import time
 from typing import Optional
 
 from ..config import Config
-from ..core import file_name
+from ..layout import file_name
 from ..errors import LakebenchError
 from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
