@@ -459,3 +459,17 @@ def test_failure_inside_parquet_close_still_fails_commit(s3_env, s3_bucket, s3_c
     with pytest.raises(SinkError, match="SlowDown"):
         writer.commit()  # and again here, with the reason, if the caller swallowed it
     assert open_uploads(s3_client, s3_bucket) == []
+
+
+def test_preflight_refuses_a_server_that_ignores_conditional_writes():
+    """The lease needs If-None-Match; a server that silently ignores it is refused in one line."""
+
+    class IgnoresConditions:
+        def put_object(self, **kwargs):
+            assert kwargs["IfNoneMatch"] == "*"
+            return {"ETag": '"x"'}
+
+    store = S3Store("s3://bucket", S3Options(endpoint_url="http://127.0.0.1:9"))
+    with pytest.raises(SinkError, match="ignores conditional writes") as err:
+        store._require_conditional_writes(IgnoresConditions(), "k", b"p", "http://127.0.0.1:9")
+    assert "\n" not in str(err.value)

@@ -1127,7 +1127,7 @@ class S3Store(Store):
             payload = b"lakebench preflight " + secrets.token_bytes(16)
             step = "writing"
             client.put_object(
-                Bucket=self.bucket, Key=full, Body=payload, ContentLength=len(payload),
+                Bucket=self.bucket, Key=full, Body=payload, ContentLength=len(payload), IfNoneMatch="*",
                 **_checksum_args(opts.checksum, [payload]),
             )
             try:
@@ -1138,8 +1138,12 @@ class S3Store(Store):
                         f"S3 at {endpoint} returned different bytes for the probe {self.describe(probe)}: "
                         "check the endpoint and any proxy in between"
                     )
+                step = "checking conditional writes"
+                self._require_conditional_writes(client, full, payload, endpoint)
                 step = "starting a multipart upload"
-                upload = client.create_multipart_upload(Bucket=self.bucket, Key=full)
+                # As the writer starts them: a server without full-object CRC32 fails here, not mid-run.
+                extra = {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"} if opts.checksum == "crc32" else {}
+                upload = client.create_multipart_upload(Bucket=self.bucket, Key=full, **extra)
                 step = "aborting a multipart upload"
                 client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload["UploadId"])
             finally:
@@ -1170,6 +1174,23 @@ class S3Store(Store):
             raise self._preflight_client_error(exc, step, endpoint) from exc
         except bx.BotoCoreError as exc:
             raise SinkError(f"S3 preflight against {endpoint} failed while {step}: {_reason(exc)}") from exc
+
+    def _require_conditional_writes(self, client, full: str, payload: bytes, endpoint: str) -> None:
+        """A second create of the probe with ``If-None-Match: *`` must be refused: the lease that
+        keeps two runs off one prefix relies on it."""
+        from botocore.exceptions import ClientError
+
+        try:
+            client.put_object(Bucket=self.bucket, Key=full, Body=payload, ContentLength=len(payload), IfNoneMatch="*",
+                              **_checksum_args(self.options.checksum, [payload]))
+        except ClientError as exc:
+            if _error_status(exc) in (412, 409) or _error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return
+            raise
+        raise SinkError(
+            f"S3 at {endpoint} ignores conditional writes (If-None-Match), so it cannot keep two runs off one "
+            "prefix: use a server that supports them (AWS S3, MinIO, SeaweedFS, Ceph RGW 18+)"
+        )
 
     @staticmethod
     def _is_missing_bucket(exc: BaseException) -> bool:
@@ -1222,7 +1243,10 @@ class S3Store(Store):
                 "deleting": f"delete from {self.uri} (grant s3:DeleteObject)",
             }.get(step, f"access {self.uri}")
             return SinkError(f"no permission to {what} at {endpoint}: {code}")
-        return SinkError(f"S3 preflight against {endpoint} failed while {step} {self.uri}: {_reason(exc)}")
+        hint = ""
+        if step == "starting a multipart upload" and self.options.checksum == "crc32":
+            hint = " (a server without CRC32 full-object checksums needs S3_CHECKSUM=md5)"
+        return SinkError(f"S3 preflight against {endpoint} failed while {step} {self.uri}: {_reason(exc)}{hint}")
 
 
 __all__ = ["S3Options", "S3Store", "S3ObjectWriter", "S3UploadStream", "parse_s3_uri"]
