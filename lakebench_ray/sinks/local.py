@@ -183,8 +183,14 @@ class LocalStore(Store):
     @contextlib.contextmanager
     def _locked(self, key: str):
         folder = self._path(key).parent
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder, os.O_RDONLY)
+        for attempt in range(3):  # bounded: another run's clean-up may remove an empty folder in between
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(folder, os.O_RDONLY)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield self._path(key)
