@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(verify)
     verify.add_argument("--sample-files", type=int, default=None, metavar="N",
                         help="check the rows of N evenly spaced files (default: all); completeness always covers all")
+    verify.add_argument("--deep", action="store_true",
+                        help="also generate the files again (all, or the --sample-files sample) and compare their bytes; "
+                             "on the Ray cluster of ray.address / RAY_ADDRESS when set, else in this process")
     verify.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     verify.add_argument("--report", metavar="PATH.html", help="also write an HTML report with plots (needs matplotlib)")
     return parser
@@ -142,7 +145,17 @@ def cmd_kuberay(args) -> int:
 def cmd_verify(args) -> int:
     from .verify import run_cli
 
-    return run_cli(_load(args), sample_files=args.sample_files, json_path=args.json, report_path=args.report)
+    import os
+
+    config = _load(args)
+    regenerate = None
+    address = config.ray.address or os.environ.get("RAY_ADDRESS")
+    if args.deep and address:
+        from .runtime.deep import regenerate_on_ray
+
+        regenerate = regenerate_on_ray(address)
+    return run_cli(config, sample_files=args.sample_files, json_path=args.json, report_path=args.report,
+                   deep=args.deep, regenerate=regenerate)
 
 
 COMMANDS = {"generate": cmd_generate, "plan": cmd_plan, "sample": cmd_sample, "kuberay": cmd_kuberay, "verify": cmd_verify}

@@ -59,6 +59,7 @@ class PartitionConfig:
 class CheckpointConfig:
     every_files: int = 16
     every_seconds: float = 10.0
+    lease_ttl_s: float = 60.0  # the run's lease on its prefix lasts this long without renewal
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,7 @@ def validate(config: Config) -> None:
     _positive("partition.count", config.partition.count, 1, inclusive=True)
     _positive("checkpoint.every_files", config.checkpoint.every_files, 1, inclusive=True)
     _positive("checkpoint.every_seconds", config.checkpoint.every_seconds)
+    _positive("checkpoint.lease_ttl_s", config.checkpoint.lease_ttl_s)
     _positive("s3.part_size_mb", config.s3.part_size_mb, 5, inclusive=True)
     _positive("s3.max_concurrency", config.s3.max_concurrency, 1, inclusive=True)
     _positive("s3.max_attempts", config.s3.max_attempts, 1, inclusive=True)

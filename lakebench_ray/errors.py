@@ -27,3 +27,11 @@ class GenerationFailed(LakebenchError):
 
 class VerificationFailed(LakebenchError):
     """A dataset is incomplete or breaks a rule of the spec; the message names the first problems."""
+
+
+class LeaseHeld(LakebenchError):
+    """Another live run holds the lease on the output prefix (and partition)."""
+
+
+class LeaseLost(LakebenchError):
+    """This run's lease was taken over (it stopped renewing for longer than the lease lasts)."""

@@ -25,7 +25,7 @@ The output is a multi-document YAML string:
    ``python -m lakebench_ray generate --config /etc/lakebench/config.yaml resume=true``
    on its own autoscaling RayCluster (head with ``num-cpus: "0"``, one worker group scaling
    from 0 to ``worker_max_replicas``), retried ``backoff_limit`` times: every retry builds a
-   new cluster and resumes from the checkpoint beside the data.
+   new cluster and resumes from the checkpoint in <uri>/_lakebench/<prefix>/.
 
 S3 credentials are never written into the manifests: pods read them from the Secret
 ``secret_name`` (keys ``accessKey``/``secretKey``; optional ``endpoint``, ``region``,

@@ -79,7 +79,7 @@ def test_job_succeeds_and_writes_files(head, tmp_path):
     assert [f.name for f in files] == [f"part-{i:06d}.parquet" for i in range(3)]
     logs = ray_cli("job", "logs", "--address", address, job, env=env).stdout
     assert "3/3 files" in logs and "done: 3 files written" in logs
-    report = json.loads((out / "customer" / "interactions" / "_lakebench" / "report.json").read_text())
+    report = json.loads((out / "_lakebench" / "customer" / "interactions" / "report.json").read_text())
     assert report["files_written"] == 3
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
+import zlib
 
 import pytest
 
 from lakebench_ray.errors import SinkError
 from lakebench_ray.sinks import LocalStore
+from lakebench_ray.sinks.base import ObjectStat
 
 
 def test_commit_renames_into_place(tmp_path):
@@ -63,3 +66,31 @@ def test_preflight_refuses_unwritable(tmp_path):
             LocalStore(locked / "out").preflight()
     finally:
         os.chmod(locked, 0o700)
+
+
+def test_receipt_is_computed_while_streaming_and_the_tag_tracks_changes(tmp_path):
+    store = LocalStore(tmp_path)
+    data = os.urandom(3 << 20)
+    with store.open_writer("p/part-000001.parquet") as writer:
+        for at in range(0, len(data), 100_000):
+            writer.stream.write(memoryview(data)[at:at + 100_000])
+        writer.commit()
+    receipt = writer.receipt
+    assert (receipt.size, receipt.crc32) == (len(data), f"{zlib.crc32(data):08x}")
+    assert store.stat_all("p") == {"p/part-000001.parquet": ObjectStat(len(data), receipt.tag)}
+    time.sleep(0.05)  # file times advance in clock ticks
+    with open(tmp_path / "p/part-000001.parquet", "r+b") as fh:  # one byte changed in place
+        fh.seek(1000)
+        fh.write(bytes([data[1000] ^ 1]))
+    assert store.stat_all("p")["p/part-000001.parquet"].tag != receipt.tag
+
+
+def test_no_empty_folder_is_left_behind(tmp_path):
+    store = LocalStore(tmp_path / "out")
+    store.preflight()
+    assert list((tmp_path / "out").iterdir()) == []  # the probe's folder went with the probe
+    store.put_bytes("_lakebench/a/b/c.json", b"{}")
+    store.open_writer("a/b/part-000001.parquet").stream.write(b"x")  # an abandoned writer
+    store.delete("_lakebench/a/b/c.json")
+    assert store.cleanup_partials("a") == 1
+    assert list((tmp_path / "out").iterdir()) == []

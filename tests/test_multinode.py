@@ -41,7 +41,7 @@ def test_actor_killed_mid_file(cluster, tmp_path):
     ray.init(address=cluster.address)
     config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", "num_files=8", *ARGS])
     run = Background(config)
-    checkpoint = tmp_path / "customer" / "interactions" / "_lakebench" / "checkpoint.json"
+    checkpoint = tmp_path / "_lakebench" / "customer" / "interactions" / "checkpoint.json"
     wait_for(lambda: checkpoint_count(checkpoint) >= 1, 120, "a first file")
     names = wait_for(
         lambda: [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith("lakebench-generator-")],
@@ -58,7 +58,7 @@ def test_grows_onto_a_new_node(cluster, tmp_path):
     ray.init(address=cluster.address)
     config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", "num_files=16", *ARGS])
     run = Background(config)
-    checkpoint = tmp_path / "customer" / "interactions" / "_lakebench" / "checkpoint.json"
+    checkpoint = tmp_path / "_lakebench" / "customer" / "interactions" / "checkpoint.json"
     wait_for(lambda: checkpoint_count(checkpoint) >= 1, 120, "a first file")
     second = cluster.add_node(num_cpus=1)
     report = run.result()
@@ -74,7 +74,7 @@ def test_node_lost_while_writing_to_s3(s3_env, s3_bucket, s3_client, cluster):
     config = lakebench_ray.load_config(
         None, [f"output.uri=s3://{s3_bucket}", "num_files=8", "s3.part_size_mb=5", *ARGS])
     run = Background(config)
-    key = "customer/interactions/_lakebench/checkpoint.json"
+    key = "_lakebench/customer/interactions/checkpoint.json"
 
     def done() -> int:
         try:

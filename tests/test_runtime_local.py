@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,14 @@ def data_dir(out: Path) -> Path:
     return out / "customer" / "interactions"
 
 
+def control_dir(out: Path) -> Path:
+    return out / "_lakebench" / "customer" / "interactions"
+
+
+def empty_dirs(root: Path) -> list[str]:
+    return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir() and not any(p.iterdir())]
+
+
 def test_generate_end_to_end(ray_local, tmp_path):
     config = config_for(tmp_path)
     report = lakebench_ray.generate(config)
@@ -40,12 +49,23 @@ def test_generate_end_to_end(ray_local, tmp_path):
     params = make_plan(config).params
     for i in range(4):
         assert sha256((data_dir(tmp_path) / f"part-{i:06d}.parquet").read_bytes()) == sha256(file_bytes(params, i))
-    meta = data_dir(tmp_path) / "_lakebench"
+    meta = control_dir(tmp_path)
     saved = json.loads((meta / "report.json").read_text())
     assert saved["files_written"] == 4 and len(saved["files"]) == 4
     assert all(f["node_id"] and f["seconds"] > 0 for f in saved["files"])
     checkpoint = json.loads((meta / "checkpoint.json").read_text())
     assert checkpoint["completed"] == [0, 1, 2, 3] and checkpoint["fingerprint"] == params.fingerprint()
+    # Every file's digest, computed while it streamed out, is the CRC32 of the bytes on disk,
+    # in the checkpoint and in the report.
+    for i in range(4):
+        data = (data_dir(tmp_path) / f"part-{i:06d}.parquet").read_bytes()
+        recorded = checkpoint["files"][str(i)]
+        assert recorded["crc32"] == f"{zlib.crc32(data):08x}" and recorded["size"] == len(data)
+        assert saved["files"][i]["crc32"] == recorded["crc32"] and saved["files"][i]["tag"] == recorded["tag"]
+    # Only data files under the data prefix; control files beside it; no empty folder anywhere.
+    assert sorted(p.name for p in data_dir(tmp_path).iterdir()) == names
+    assert sorted(p.name for p in meta.iterdir()) == ["checkpoint.json", "report.json"]
+    assert empty_dirs(tmp_path) == []
     # The API leaves a Ray it did not start running.
     assert ray_local.is_initialized()
 
@@ -105,7 +125,7 @@ def test_resume_after_driver_sigkill(ray_local, tmp_path):
         f"ray.address={gcs}", "ray.num_actors=1",
     ]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    checkpoint = data_dir(out) / "_lakebench" / "checkpoint.json"
+    checkpoint = control_dir(out) / "checkpoint.json"
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:

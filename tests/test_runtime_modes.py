@@ -23,7 +23,7 @@ def test_partitions_together_make_one_run(ray_local, tmp_path):
         written.append(sorted(f["file_id"] for f in report.files))
     assert written == [[0, 3, 6], [1, 4], [2, 5]]
     assert dir_hashes(split) == dir_hashes(whole)
-    meta = split / "customer" / "interactions" / "_lakebench"
+    meta = split / "_lakebench" / "customer" / "interactions"
     assert sorted(p.name for p in meta.glob("checkpoint-*.json")) == [f"checkpoint-000{i}-of-0003.json" for i in range(3)]
 
 
@@ -50,7 +50,7 @@ def test_sustained_mode_adds_unique_ids_and_stops_on_time(ray_local, tmp_path):
     # Only planned files are checkpointed.
     import json
 
-    checkpoint = json.loads((tmp_path / "customer" / "interactions" / "_lakebench" / "checkpoint.json").read_text())
+    checkpoint = json.loads((tmp_path / "_lakebench" / "customer" / "interactions" / "checkpoint.json").read_text())
     assert checkpoint["completed"] == [0, 1]
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import zlib
 
 import pytest
 import ray
@@ -64,13 +66,42 @@ def test_s3_run_equals_local_run(ray_s3, s3_env, s3_bucket, s3_client, tmp_path)
     local = tmp_path / "local"
     lakebench_ray.generate(lakebench_ray.load_config(None, [f"output.uri={local}", *ARGS]))
     assert object_hashes(s3_client, s3_bucket) == dir_hashes(local / PREFIX)
-    checkpoint = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"{PREFIX}/_lakebench/checkpoint.json")["Body"].read())
+    checkpoint = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"_lakebench/{PREFIX}/checkpoint.json")["Body"].read())
     assert checkpoint["completed"] == [0, 1, 2]
-    report_doc = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"{PREFIX}/_lakebench/report.json")["Body"].read())
+    report_doc = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"_lakebench/{PREFIX}/report.json")["Body"].read())
     assert report_doc["files_written"] == 3
     secret, access = os.environ["AWS_SECRET_ACCESS_KEY"], os.environ["AWS_ACCESS_KEY_ID"]
     assert secret and access and secret not in json.dumps(report_doc) and access not in json.dumps(report_doc)
     assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    # Only data files under the data prefix; checkpoint and report in the control directory;
+    # no lease or probe left behind.
+    keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"])
+    assert keys == [f"_lakebench/{PREFIX}/checkpoint.json", f"_lakebench/{PREFIX}/report.json",
+                    *(f"{PREFIX}/part-{i:06d}.parquet" for i in range(3))]
+    # Each file's digest: the CRC32 of its bytes, which S3 also keeps as the object's full-object
+    # checksum (verified by the server on completion), and its ETag as the version tag.
+    for i in range(3):
+        key = f"{PREFIX}/part-{i:06d}.parquet"
+        data = s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read()
+        head = s3_client.head_object(Bucket=s3_bucket, Key=key, ChecksumMode="ENABLED")
+        recorded = checkpoint["files"][str(i)]
+        assert recorded["crc32"] == f"{zlib.crc32(data):08x}" and recorded["size"] == len(data)
+        assert base64.b64decode(head["ChecksumCRC32"]) == zlib.crc32(data).to_bytes(4, "big")
+        assert head.get("ChecksumType") == "FULL_OBJECT" and recorded["tag"] == head["ETag"]
+        assert report_doc["files"][i]["crc32"] == recorded["crc32"]
+
+
+def test_s3_resume_regenerates_deleted_and_replaced_objects(ray_s3, s3_env, s3_bucket, s3_client):
+    config = s3_config(s3_bucket)
+    lakebench_ray.generate(config)
+    s3_client.delete_object(Bucket=s3_bucket, Key=f"{PREFIX}/part-000000.parquet")
+    key = f"{PREFIX}/part-000002.parquet"
+    data = bytearray(s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read())
+    data[len(data) // 2] ^= 1  # same size, other bytes: a new ETag
+    s3_client.put_object(Bucket=s3_bucket, Key=key, Body=bytes(data))
+    report = lakebench_ray.generate(s3_config(s3_bucket, "resume=true"))
+    assert sorted(f["file_id"] for f in report.files) == [0, 2] and report.files_skipped == 1
+    assert object_hashes(s3_client, s3_bucket) == expected(config)
 
 
 def test_transient_faults_still_give_identical_bytes(ray_s3, s3_env, s3_bucket, s3_client, s3_fault_proxy):
@@ -91,7 +122,7 @@ def test_permanent_failure_fails_the_run_and_leaves_nothing(ray_s3, s3_env, s3_b
         lakebench_ray.generate(config)
     assert s3_client.list_objects_v2(Bucket=s3_bucket, Prefix=f"{PREFIX}/part-").get("KeyCount", 0) == 0
     assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
-    checkpoint = s3_client.get_object(Bucket=s3_bucket, Key=f"{PREFIX}/_lakebench/checkpoint.json")["Body"].read()
+    checkpoint = s3_client.get_object(Bucket=s3_bucket, Key=f"_lakebench/{PREFIX}/checkpoint.json")["Body"].read()
     assert json.loads(checkpoint)["completed"] == []
 
 
@@ -102,7 +133,7 @@ def test_resume_after_driver_sigkill_during_uploads(ray_s3, s3_env, s3_server, s
     gcs = ray_s3.get_runtime_context().gcs_address
     proc = subprocess.Popen([sys.executable, "-m", "lakebench_ray", "generate", *args, f"ray.address={gcs}", "ray.num_actors=1"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    key = f"{PREFIX}/_lakebench/checkpoint.json"
+    key = f"_lakebench/{PREFIX}/checkpoint.json"
 
     def done() -> int:
         try:
@@ -157,3 +188,24 @@ def test_preflight_errors_one_line(s3_env, s3_server, s3_bucket, case, needle):
     assert "wrong-secret-key-value" not in result.stderr and s3_server.secret_key not in result.stderr
     if case == "bucket":
         assert "create it or set output.create_bucket=true" in lines[0]
+
+
+def test_second_run_on_an_s3_prefix_is_refused_naming_the_holder(s3_env, s3_server, s3_bucket, s3_client):
+    """A live lease (held and renewed by this test process) refuses a real second run in one
+    line, before it touches anything."""
+    from lakebench_ray.lease import Lease
+    from lakebench_ray.sinks import open_store
+
+    store = open_store(f"s3://{s3_bucket}")
+    lease = Lease(store, PREFIX, ttl_s=2).acquire().start_renewing()
+    try:
+        result = run_cli(dict(os.environ, **s3_server.env), f"output.uri=s3://{s3_bucket}", "num_files=1",
+                         "progress=false")
+    finally:
+        lease.release()
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"is being written by run {lease.holder} on host {lease.host} (pid {os.getpid()}" in lines[0]
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
+    assert keys == [], keys  # nothing written, and our lease released

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import base64
 import os
+import zlib
 import pickle
 import uuid
 
@@ -73,6 +75,15 @@ def test_multipart_round_trip_is_byte_identical(s3_env, s3_bucket, s3_client):
     assert head["ETag"].strip('"').endswith("-5")  # 4 parts of 5 MiB + the rest
     assert open_uploads(s3_client, s3_bucket) == []
     assert store.list("data") == {"data/part-0.bin": len(data)}
+    # The receipt: the CRC32 of the whole object, combined from the parts' CRCs, is what the
+    # server verified and keeps as the object's FULL_OBJECT checksum; the ETag is the tag a
+    # listing reports.
+    receipt = writer.receipt
+    assert receipt.size == len(data) and receipt.crc32 == f"{zlib.crc32(data):08x}"
+    head = s3_client.head_object(Bucket=s3_bucket, Key=f"{ROOT}/data/part-0.bin", ChecksumMode="ENABLED")
+    assert head["ChecksumType"] == "FULL_OBJECT"
+    assert base64.b64decode(head["ChecksumCRC32"]).hex() == receipt.crc32
+    assert receipt.tag == head["ETag"] and store.stat_all("data")["data/part-0.bin"].tag == head["ETag"]
 
 
 def test_small_object_is_a_single_put(s3_env, s3_bucket, s3_client, s3_fault_proxy):
@@ -87,6 +98,8 @@ def test_small_object_is_a_single_put(s3_env, s3_bucket, s3_client, s3_fault_pro
     assert store.get_bytes("small.bin") == b"abcdef" + b"0123456789" * 100
     head = s3_client.head_object(Bucket=s3_bucket, Key=f"{ROOT}/small.bin")
     assert "-" not in head["ETag"]
+    body = b"abcdef" + b"0123456789" * 100
+    assert writer.receipt.crc32 == f"{zlib.crc32(body):08x}" and writer.receipt.tag == head["ETag"]
     with store.open_writer("empty.bin") as writer:
         assert writer.commit() == 0
     assert store.get_bytes("empty.bin") == b""
@@ -177,6 +190,7 @@ def test_other_integrity_modes_round_trip(s3_env, s3_bucket, overrides):
         write_in_varied_chunks(writer.stream, data)
         writer.commit()
     assert store.get_bytes("mode.bin") == data
+    assert writer.receipt.crc32 == f"{zlib.crc32(data):08x}"  # md5 mode: computed as bytes arrive
     store.put_bytes("small.bin", b"x" * 10)
     assert store.get_bytes("small.bin") == b"x" * 10
 
@@ -445,3 +459,17 @@ def test_failure_inside_parquet_close_still_fails_commit(s3_env, s3_bucket, s3_c
     with pytest.raises(SinkError, match="SlowDown"):
         writer.commit()  # and again here, with the reason, if the caller swallowed it
     assert open_uploads(s3_client, s3_bucket) == []
+
+
+def test_preflight_refuses_a_server_that_ignores_conditional_writes():
+    """The lease needs If-None-Match; a server that silently ignores it is refused in one line."""
+
+    class IgnoresConditions:
+        def put_object(self, **kwargs):
+            assert kwargs["IfNoneMatch"] == "*"
+            return {"ETag": '"x"'}
+
+    store = S3Store("s3://bucket", S3Options(endpoint_url="http://127.0.0.1:9"))
+    with pytest.raises(SinkError, match="ignores conditional writes") as err:
+        store._require_conditional_writes(IgnoresConditions(), "k", b"p", "http://127.0.0.1:9")
+    assert "\n" not in str(err.value)

@@ -14,6 +14,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ import pytest
 
 from lakebench_ray.config import load_config
 from lakebench_ray.core import build_loyalty_table, file_key
+from lakebench_ray.layout import checkpoint_key
 from lakebench_ray.format import write_file
 from lakebench_ray.planning import make_plan
 from lakebench_ray.sinks import LocalStore
@@ -42,13 +44,35 @@ def config_for(uri, *extra):
 
 
 def write_dataset(store, config, ids=None, params=None) -> None:
+    """Write files as the generator does and record their receipts in the checkpoint."""
     plan = make_plan(config)
     params = params or plan.params
     loyalty = build_loyalty_table(params.seed, params.customer_id_max)
+    receipts = {}
     for file_id in plan.file_ids if ids is None else ids:
         with store.open_writer(file_key(config.output.prefix, file_id)) as writer:
             write_file(params, loyalty, file_id, writer.stream)
             writer.commit()
+        receipts[file_id] = writer.receipt.as_dict()
+    record(store, config, receipts)
+
+
+def record(store, config, receipts: dict) -> None:
+    """Add receipts to the checkpoint of ``config`` (as a run would have recorded them)."""
+    from lakebench_ray.runtime.checkpoint import Checkpoint, load_document, recorded_files
+
+    key = checkpoint_key(config.output.prefix)
+    checkpoint = Checkpoint(store, key, make_plan(config).fingerprint)
+    doc = load_document(store, key)
+    checkpoint.files = recorded_files(doc) if doc else {}
+    checkpoint.files.update(receipts)
+    checkpoint.flush()
+
+
+def rerecord(root: Path, file_id: int) -> None:
+    """Record a file's current bytes as written (a file the generator itself made this way)."""
+    data = part(root, file_id).read_bytes()
+    record(LocalStore(root), config_for(root), {file_id: {"size": len(data), "crc32": f"{zlib.crc32(data):08x}", "tag": ""}})
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +101,9 @@ def rewrite(path: Path, change) -> None:
     rows_per_group = pf.metadata.row_group(0).num_rows
     table = change(pf.read())
     pq.write_table(table.replace_schema_metadata(meta), path, row_group_size=rows_per_group, compression="snappy")
+    # As if the generator had written it so: the rules, not the digests, must catch these.
+    root = path.parents[len(PREFIX.split("/"))]
+    rerecord(root, int(path.stem.split("-")[1]))
 
 
 def failed(result) -> set[str]:
@@ -291,7 +318,7 @@ def test_cli_pass_and_fail(dataset, tmp_path):
         (blocker / f"{module}.py").write_text(f"raise ImportError('{module} blocked for the test')\n")
     ok = run_cli(*args, "--json", str(tmp_path / "ok.json"), env=dict(os.environ, PYTHONPATH=str(blocker)))
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.strip().splitlines()[-1].startswith("verify OK: 4/4 files present, 4 files (12,000 rows)")
+    assert ok.stdout.strip().splitlines()[-1].startswith("verify OK: 4/4 files present, 4 digested, 4 files (12,000 rows)")
     assert re.search(r"^login_support_null\.product_id\s+0 rows\s+0 of 12,000 rows\s+pass$", ok.stdout, re.M)
     doc = json.loads((tmp_path / "ok.json").read_text())
     assert doc["ok"] is True and doc["problems"] == [] and len(doc["files"]["checked"]) == NUM_FILES
@@ -378,9 +405,110 @@ def test_s3_dataset_verifies_and_a_partial_upload_fails(s3_env, s3_bucket, s3_cl
     assert result.ok, result.problems
     assert result.conformance.rows == NUM_FILES * 3000
 
+    # One byte of the payload changed in place (an object rewritten with it): named, by digest.
+    key = f"bronze/{PREFIX}/part-000003.parquet"
+    data = s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read()
+    s3_client.put_object(Bucket=s3_bucket, Key=key, Body=payload_flip(data))
+    result = verify(config, sample_files=1)
+    assert failed(result) == {"content_matches_record"}, result.problems
+    assert [p for p in result.problems if "part-000003.parquet" in p][0].startswith("bytes of part-000003.parquet differ")
+    s3_client.put_object(Bucket=s3_bucket, Key=key, Body=data)
+
     s3_client.create_multipart_upload(Bucket=s3_bucket, Key=f"bronze/{PREFIX}/part-000002.parquet")
     s3_client.delete_object(Bucket=s3_bucket, Key=f"bronze/{PREFIX}/part-000001.parquet")
     result = verify(config)
     assert "missing file part-000001.parquet" in result.problems
     assert any(p.startswith("partial write left behind for part-000002.parquet") for p in result.problems), result.problems
     assert failed(result) == {"files_present", "no_partial_writes"}
+
+
+def payload_flip(data: bytes) -> bytes:
+    """The issue's tamper: one hex digit '9' turned into '8' in the middle of the payload column's
+    pages (random hex does not compress, so it is there as is and the file still decodes)."""
+    pf = pq.ParquetFile(pa.BufferReader(data))
+    index = pf.schema_arrow.get_field_index("interaction_payload")
+    chunk = pf.metadata.row_group(0).column(index)
+    start, size = chunk.data_page_offset, chunk.total_compressed_size
+    at = data.index(b"9", start + size // 2, start + size)
+    return data[:at] + b"8" + data[at + 1:]
+
+
+def test_one_changed_payload_byte_fails_naming_the_file(dataset, tmp_path):
+    path = part(dataset, 2)
+    path.write_bytes(payload_flip(path.read_bytes()))
+    # The file still decodes and every rule holds: only its bytes tell.
+    result = verify(config_for(dataset), sample_files=1)
+    assert failed(result) == {"content_matches_record"}
+    [problem] = result.problems
+    assert problem.startswith("bytes of part-000002.parquet differ from what was written (")
+    full = verify(config_for(dataset))
+    assert failed(full) == {"content_matches_record"}, full.problems
+    # On the command line: one line naming the file.
+    bad = run_cli("verify", f"output.uri={dataset}", *SETTINGS, "--sample-files", "1")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    [line] = bad.stderr.strip().splitlines()
+    assert "bytes of part-000002.parquet differ from what was written" in line
+
+
+def test_deep_regenerates_and_compares(dataset):
+    config = config_for(dataset)
+    # A changed file whose digest was recorded after the change: the record agrees, a fresh
+    # generation does not.
+    path = part(dataset, 1)
+    path.write_bytes(payload_flip(path.read_bytes()))
+    rerecord(dataset, 1)
+    assert verify(config).ok
+    deep = verify(config, deep=True)
+    assert failed(deep) == {"content_matches_regenerated"}
+    [problem] = deep.problems
+    assert problem.startswith("bytes of part-000001.parquet differ from a fresh generation of it (")
+    assert sorted(deep.content.regenerated) == [0, 1, 2, 3]
+    # A sample regenerates only the sampled files.
+    assert sorted(verify(config, deep=True, sample_files=2).content.regenerated) == [0, 3]
+    # On the command line (no Ray address: in this process), one line naming the file.
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    assert run_cli("verify", f"output.uri={dataset}", *SETTINGS, env=env).returncode == 0
+    bad = run_cli("verify", f"output.uri={dataset}", *SETTINGS, "--deep", env=env)
+    assert bad.returncode == 1
+    [line] = bad.stderr.strip().splitlines()
+    assert "bytes of part-000001.parquet differ from a fresh generation of it" in line
+
+
+def test_digests_of_partition_runs_verify_the_whole_dataset(dataset):
+    """A dataset made by partition runs (one checkpoint each) verifies as a whole."""
+    from lakebench_ray.runtime.checkpoint import Checkpoint, load_document, recorded_files
+
+    config = config_for(dataset)
+    store = LocalStore(dataset)
+    whole = recorded_files(load_document(store, checkpoint_key(PREFIX)))
+    store.delete(checkpoint_key(PREFIX))
+    for index in range(2):
+        part_config = config_for(dataset, "partition.count=2", f"partition.index={index}")
+        checkpoint = Checkpoint(store, checkpoint_key(PREFIX, 2, index), make_plan(part_config).fingerprint)
+        checkpoint.files = {i: r for i, r in whole.items() if i % 2 == index}
+        checkpoint.flush()
+    result = verify(config)
+    assert result.ok, result.problems
+    assert sorted(result.content.recorded) == [0, 1, 2, 3]
+
+
+def test_unrecorded_files_fail_by_default_and_deep_vouches_for_them(dataset):
+    shutil.rmtree(dataset / "_lakebench")
+    result = verify(config_for(dataset))
+    assert failed(result) == {"content_recorded"}
+    [problem] = result.problems
+    assert problem.startswith("4 file(s) have no digest recorded at write time (part-000000.parquet")
+    assert "verify --deep" in problem
+    deep = verify(config_for(dataset), deep=True)
+    assert deep.ok, deep.problems
+
+
+def test_deep_on_ray(ray_local, dataset):
+    from lakebench_ray.runtime.deep import regenerate_on_ray
+
+    path = part(dataset, 3)
+    path.write_bytes(payload_flip(path.read_bytes()))
+    result = verify(config_for(dataset), deep=True, regenerate=regenerate_on_ray(None))
+    assert failed(result) == {"content_matches_record", "content_matches_regenerated"}
+    assert sorted(result.content.regenerated) == [0, 1, 2, 3]
+    assert ray_local.is_initialized()  # a Ray it did not start stays up

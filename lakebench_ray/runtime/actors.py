@@ -7,7 +7,8 @@ import time
 
 import numpy as np
 
-from ..core import GenParams, file_key
+from ..core import GenParams
+from ..layout import file_key
 from ..format import write_file
 from ..sinks import open_store
 
@@ -48,11 +49,15 @@ class GeneratorActor:
         with self._store.open_writer(key) as writer:
             written = write_file(self._params, self._loyalty, file_id, writer.stream)
             size = writer.commit()
+            receipt = writer.receipt
         return {
             "file_id": file_id,
             "key": key,
             "rows": written.rows,
             "bytes": size,
+            # What the checkpoint records and a resume or verify compares against.
+            "crc32": receipt.crc32,
+            "tag": receipt.tag,
             "seconds": round(time.perf_counter() - started, 4),
             "started_at": round(started_at, 4),
             "node_id": self._node_id,

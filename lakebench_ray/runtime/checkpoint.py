@@ -1,8 +1,15 @@
-"""Completed file ids, persisted beside the data so that a new cluster can resume a run.
+"""Completed files and what they were when written, persisted in the control directory so that a
+new cluster can resume a run, and check what it finds before trusting it.
 
 :class:`Checkpoint` holds the logic over a :class:`~lakebench_ray.sinks.Store`; the Ray actor
 around it (:class:`CheckpointActor`) only makes it a single writer that every driver retry and
 every generator result goes through.
+
+Per completed file the checkpoint keeps its receipt: size, CRC32 of its bytes (computed while
+they streamed out) and the store's version tag (S3 ETag; local mtime and inode). A resume lists
+the prefix once and keeps only the files whose size and tag still match (:func:`confirm`); the
+rest is generated again. A run writes its checkpoint (config fingerprint, and what it confirmed)
+*before* it writes any file, so files of one configuration are never recorded under another's.
 """
 
 from __future__ import annotations
@@ -11,25 +18,67 @@ import datetime as dt
 import json
 import time
 
+from .. import layout
 from ..errors import CheckpointMismatchError, SinkError
 from ..sinks import Store
+from ..sinks.base import ObjectStat
 
-CHECKPOINT_FORMAT = 1
+#: 2: per-file receipts under ``files``; 1 (ids only) still loads, its files count as unrecorded.
+CHECKPOINT_FORMAT = 2
+
+# Kept for callers of the old names; the layout module is the one home of these locations.
+checkpoint_key = layout.checkpoint_key
+metadata_dir = layout.control_dir
 
 
-def metadata_dir(prefix: str) -> str:
-    """Hidden folder beside the data (Spark and Trino skip ``_``-prefixed paths)."""
-    prefix = prefix.strip("/")
-    return f"{prefix}/_lakebench" if prefix else "_lakebench"
+def _receipt_ok(receipt: dict) -> bool:
+    return isinstance(receipt, dict) and {"size", "crc32", "tag"} <= set(receipt)
 
 
-def checkpoint_key(prefix: str, partition_count: int = 1, partition_index: int = 0) -> str:
-    name = "checkpoint.json" if partition_count == 1 else f"checkpoint-{partition_index:04d}-of-{partition_count:04d}.json"
-    return f"{metadata_dir(prefix)}/{name}"
+def load_document(store: Store, key: str) -> dict | None:
+    """The checkpoint document at ``key`` (None when absent); unreadable ones are refused."""
+    raw = store.get_bytes(key)
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw)
+        doc["fingerprint"]
+        {int(i) for i in doc["completed"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SinkError(
+            f"checkpoint {store.describe(key)} is unreadable ({exc}): delete it or run with resume=false"
+        ) from None
+    return doc
+
+
+def recorded_files(doc: dict) -> dict[int, dict]:
+    """file id -> receipt ({} when the checkpoint predates receipts)."""
+    files = doc.get("files") or {}
+    return {int(i): dict(files.get(str(i)) or {}) for i in doc["completed"]}
+
+
+def confirm(recorded: dict[int, dict], listing: dict[str, ObjectStat], prefix: str) -> tuple[dict[int, dict], dict[int, str]]:
+    """Split recorded files into those still there as written (same size and version tag) and
+    the rest, with the reason each one is not trusted."""
+    kept: dict[int, dict] = {}
+    dropped: dict[int, str] = {}
+    for file_id, receipt in sorted(recorded.items()):
+        stat = listing.get(layout.file_key(prefix, file_id))
+        if stat is None:
+            dropped[file_id] = "missing"
+        elif not _receipt_ok(receipt):
+            dropped[file_id] = "no digest recorded"
+        elif stat.size != receipt["size"]:
+            dropped[file_id] = f"size {stat.size}, recorded {receipt['size']}"
+        elif stat.tag != receipt["tag"]:
+            dropped[file_id] = "changed since it was written"
+        else:
+            kept[file_id] = receipt
+    return kept, dropped
 
 
 class Checkpoint:
-    """The set of completed file ids of one configuration, flushed in batches with atomic PUTs."""
+    """The completed files of one configuration, flushed in batches with atomic PUTs."""
 
     def __init__(self, store: Store, key: str, fingerprint: str, *, every_files: int = 16, every_seconds: float = 10.0):
         self.store = store
@@ -37,57 +86,56 @@ class Checkpoint:
         self.fingerprint = fingerprint
         self.every_files = every_files
         self.every_seconds = every_seconds
-        self.completed: set[int] = set()
+        self.files: dict[int, dict] = {}
         self._unsaved = 0
         self._last_flush = time.monotonic()
 
-    def load(self, resume: bool) -> set[int]:
-        """With ``resume``, the ids a previous run of the same configuration completed.
+    @property
+    def completed(self) -> set[int]:
+        return set(self.files)
+
+    def load(self, resume: bool) -> dict[int, dict]:
+        """With ``resume``, the files (id -> receipt) a previous run of the same configuration
+        completed, as it recorded them (still to be confirmed against the store).
 
         A checkpoint of another configuration is refused rather than mixed; without ``resume`` a
-        run starts from nothing (and its first flush replaces the old checkpoint).
+        run starts from nothing (and its first flush, before any file, replaces the old one).
         """
         if not resume:
-            self.completed = set()
-            return set()
-        raw = self.store.get_bytes(self.key)
-        if raw is None:
-            self.completed = set()
-            return set()
-        try:
-            doc = json.loads(raw)
-            found = doc["fingerprint"]
-            ids = {int(i) for i in doc["completed"]}
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SinkError(
-                f"checkpoint {self.store.describe(self.key)} is unreadable ({exc}): delete it or run with resume=false"
-            ) from None
+            self.files = {}
+            return {}
+        doc = load_document(self.store, self.key)
+        if doc is None:
+            self.files = {}
+            return {}
+        found = doc["fingerprint"]
         if found != self.fingerprint:
             raise CheckpointMismatchError(
                 f"checkpoint {self.store.describe(self.key)} was written by another configuration "
                 f"(fingerprint {found}, this run {self.fingerprint}): use the same settings to resume, "
                 "or set resume=false (or another output) to start over"
             )
-        self.completed = ids
-        return set(ids)
+        self.files = recorded_files(doc)
+        return dict(self.files)
 
-    def record(self, file_id: int) -> None:
+    def record(self, file_id: int, receipt: dict | None = None) -> None:
         """Note a file that is completely written; flushes every N files or T seconds."""
-        if file_id not in self.completed:
-            self.completed.add(file_id)
-            self._unsaved += 1
+        self.files[file_id] = dict(receipt or {})
+        self._unsaved += 1
         if self._unsaved >= self.every_files or (
             self._unsaved and time.monotonic() - self._last_flush >= self.every_seconds
         ):
             self.flush()
 
     def flush(self) -> None:
+        ids = sorted(self.files)
         doc = {
             "format": CHECKPOINT_FORMAT,
             "fingerprint": self.fingerprint,
             "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "count": len(self.completed),
-            "completed": sorted(self.completed),
+            "count": len(ids),
+            "completed": ids,
+            "files": {str(i): self.files[i] for i in ids},
         }
         self.store.put_bytes(self.key, json.dumps(doc, separators=(",", ":")).encode())
         self._unsaved = 0
@@ -98,21 +146,21 @@ class CheckpointActor:
     """A thin Ray actor shell around :class:`Checkpoint` (created with ``num_cpus=0``)."""
 
     def __init__(self, store_spec: dict, key: str, fingerprint: str, every_files: int, every_seconds: float,
-                 completed: list[int]):
+                 files: dict):
         from ..sinks import open_store
 
         self._checkpoint = Checkpoint(
             open_store(**store_spec), key, fingerprint, every_files=every_files, every_seconds=every_seconds
         )
-        # The driver loaded (and checked) the previous checkpoint; this actor continues it.
-        self._checkpoint.completed = set(completed)
+        # The driver loaded, confirmed and saved the previous checkpoint; this actor continues it.
+        self._checkpoint.files = {int(i): dict(r) for i, r in files.items()}
 
-    def record(self, file_id: int) -> None:
-        self._checkpoint.record(file_id)
+    def record(self, file_id: int, receipt: dict | None = None) -> None:
+        self._checkpoint.record(file_id, receipt)
 
     def flush(self) -> int:
         self._checkpoint.flush()
-        return len(self._checkpoint.completed)
+        return len(self._checkpoint.files)
 
     def completed(self) -> list[int]:
-        return sorted(self._checkpoint.completed)
+        return sorted(self._checkpoint.files)

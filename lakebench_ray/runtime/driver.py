@@ -19,12 +19,13 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..config import Config
 from ..core import build_loyalty_table
-from ..core.plan import in_partition, parse_file_name
-from ..errors import ConfigError, GenerationFailed
+from .. import layout
+from ..errors import ConfigError, GenerationFailed, LeaseLost
+from ..lease import Lease
 from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
 from .actors import GeneratorActor
-from .checkpoint import Checkpoint, CheckpointActor, checkpoint_key, metadata_dir
+from .checkpoint import Checkpoint, CheckpointActor, confirm
 from .metrics import RunMetrics
 from .pool import FilePool, PoolSettings
 from .progress import Progress
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class Report:
-    """What a run did; also written as ``_lakebench/report.json`` beside the data."""
+    """What a run did; also written as ``report.json`` in the control directory
+    (``<uri>/_lakebench/<prefix>/``), with every file's size, CRC32 and version tag."""
 
     config: dict
     plan: dict
@@ -66,9 +68,7 @@ class Report:
         )
 
 
-def report_key(prefix: str, count: int = 1, index: int = 0) -> str:
-    name = "report.json" if count == 1 else f"report-{index:04d}-of-{count:04d}.json"
-    return f"{metadata_dir(prefix)}/{name}"
+report_key = layout.report_key
 
 
 def _check_ray_address(address: Optional[str]) -> None:
@@ -96,13 +96,42 @@ def _init_ray(config: Config) -> bool:
 
 
 def _cleanup_partials(store: Store, prefix: str, plan: RunPlan) -> int:
-    """Remove temp files / open uploads that interrupted writers of this partition left."""
+    """Remove temp files / open uploads that interrupted writers of this partition left.
+
+    Only called while this run holds the partition's lease and none of its own writers runs, so
+    what it finds was left by earlier holders (or this run's lost actors), never by a live run."""
 
     def mine(key: str) -> bool:
-        file_id = parse_file_name(key.rsplit("/", 1)[-1])
-        return file_id is not None and in_partition(file_id, plan.partition_count, plan.partition_index)
+        folder, _, name = key.rpartition("/")
+        if folder != prefix:  # data files sit directly under the prefix; a nested prefix is another dataset's
+            return False
+        file_id = layout.parse_file_name(name)
+        return file_id is not None and layout.in_partition(file_id, plan.partition_count, plan.partition_index)
 
     return store.cleanup_partials(prefix, mine)
+
+
+def _lease_lost(store: Store, prefix: str, lease: Lease) -> LeaseLost:
+    return LeaseLost(
+        f"this run lost its lease on {store.describe(prefix)} ({lease.lost}): another run may be writing "
+        "there; run again with resume=true once no other run writes there"
+    )
+
+
+def _start_checkpoint(store: Store, prefix: str, key: str, plan: RunPlan, config: Config, say) -> dict[int, dict]:
+    """Load the checkpoint (refusing another configuration's), keep only the recorded files that
+    are still there as written (one listing: size and version tag), and save that, with this
+    run's fingerprint, before any file is written. Returns the files to skip."""
+    checkpoint = Checkpoint(store, key, plan.fingerprint)
+    recorded = checkpoint.load(config.resume)
+    kept, dropped = confirm(recorded, store.stat_all(prefix), prefix) if recorded else ({}, {})
+    if dropped:
+        shown = ", ".join(f"{layout.file_name(i)} ({why})" for i, why in list(dropped.items())[:5])
+        more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
+        say(f"{len(dropped)} of {len(recorded)} recorded files are not as written and will be generated again: {shown}{more}")
+    checkpoint.files = dict(kept)
+    checkpoint.flush()
+    return kept
 
 
 def _autoscaler_request(cpus_per_actor: float):
@@ -159,23 +188,34 @@ def generate(config: Config, *, out=None) -> Report:
 
     loyalty = build_loyalty_table(config.seed, config.customer_id_max)
     plan = make_plan(config, loyalty)
-    key = checkpoint_key(prefix, plan.partition_count, plan.partition_index)
+    key = layout.checkpoint_key(prefix, plan.partition_count, plan.partition_index)
     every = (config.checkpoint.every_files, config.checkpoint.every_seconds)
-    # Loaded and checked against this config before Ray starts: a mismatch stops the run before
-    # any work, and nothing is ever written over a foreign checkpoint.
-    done_before = Checkpoint(store, key, plan.fingerprint).load(config.resume)
-    own_ray = _init_ray(config)
+
+    def say(message: str) -> None:
+        print(f"lakebench-ray: note: {message}", file=out, flush=True)
+
+    # One writer per prefix and partition, before anything is touched; a live holder is refused.
+    lease = Lease(store, prefix, plan.partition_count, plan.partition_index,
+                  ttl_s=config.checkpoint.lease_ttl_s).acquire(note=say)
+    own_ray = False
     pool: Optional[FilePool] = None
     ckpt = None
     finished = False
     try:
+        lease.start_renewing()
+        # Checked against this config before Ray starts: a mismatch stops the run before any work,
+        # and nothing is ever written over a foreign checkpoint.
+        done_before = _start_checkpoint(store, prefix, key, plan, config, say)
+        own_ray = _init_ray(config)
         # Pinned to the driver's node: it lives and dies with the driver, never with a worker.
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         ckpt = ray.remote(num_cpus=0, max_restarts=0)(CheckpointActor).options(scheduling_strategy=here).remote(
-            spec, key, plan.fingerprint, *every, sorted(done_before)
+            spec, key, plan.fingerprint, *every, {str(i): r for i, r in done_before.items()}
         )
         todo = [i for i in plan.file_ids if i not in done_before]
-        _cleanup_partials(store, prefix, plan)
+        removed = _cleanup_partials(store, prefix, plan)
+        if removed:
+            say(f"removed {removed} partial write(s) an earlier run of this partition left behind")
 
         loyalty_ref = ray.put(loyalty)
         params = plan.params.as_dict()
@@ -197,9 +237,12 @@ def generate(config: Config, *, out=None) -> Report:
         record_refs = []
 
         def on_result(result: dict) -> None:
+            if lease.lost is not None:  # someone else writes here now: stop at once, record nothing
+                raise _lease_lost(store, prefix, lease)
             results.append(result)
             if result["file_id"] in planned:  # sustained-mode extras are not part of the dataset plan
-                record_refs.append(ckpt.record.remote(result["file_id"]))
+                receipt = {"size": result["bytes"], "crc32": result["crc32"], "tag": result["tag"]}
+                record_refs.append(ckpt.record.remote(result["file_id"], receipt))
             progress.update(files=int(result["file_id"] in planned), rows=result["rows"], nbytes=result["bytes"])
             metrics.file_written(result["rows"], result["bytes"])
             metrics.set_remaining(len(planned) - progress.files)
@@ -238,6 +281,8 @@ def generate(config: Config, *, out=None) -> Report:
         _cleanup_partials(store, prefix, plan)
         metrics.failed(len(failed))
         ray.get(record_refs)
+        if lease.lost is not None:
+            raise _lease_lost(store, prefix, lease)
         ray.get(ckpt.flush.remote())
         progress.close()
         seconds = time.monotonic() - started
@@ -269,7 +314,7 @@ def generate(config: Config, *, out=None) -> Report:
     finally:
         if pool is not None:
             pool.shutdown()
-        if ckpt is not None and not finished:
+        if ckpt is not None and not finished and lease.lost is None:
             # Interrupted (Ctrl-C, an error): keep what completed so resume=true skips it.
             try:
                 ray.get(ckpt.flush.remote(), timeout=30)
@@ -277,6 +322,7 @@ def generate(config: Config, *, out=None) -> Report:
                 log.warning("could not save the checkpoint on the way out: %s", exc)
         if own_ray:
             ray.shutdown()
+        lease.release()
 
 
 __all__ = ["Report", "generate"]

@@ -8,7 +8,34 @@ exception inside the ``with`` block) leaves nothing behind under that key.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from typing import BinaryIO, Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Receipt:
+    """What a committed object is, as recorded in the checkpoint and the report.
+
+    ``crc32`` is the digest of the bytes, computed while they streamed out (never by reading them
+    back); ``tag`` is the store's version of the object as a listing reports it (the S3 ETag; the
+    modification time and inode of a local file), so a resume can tell, from one listing, whether
+    the object is still the one that was written.
+    """
+
+    size: int
+    crc32: str
+    tag: str
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectStat:
+    """Size and version tag of an object, from a listing (see :class:`Receipt`)."""
+
+    size: int
+    tag: str
 
 
 class ObjectWriter(abc.ABC):
@@ -22,6 +49,11 @@ class ObjectWriter(abc.ABC):
     @abc.abstractmethod
     def commit(self) -> int:
         """Finish the object under its final key; returns its size in bytes."""
+
+    @property
+    @abc.abstractmethod
+    def receipt(self) -> Receipt:
+        """Size, CRC32 and version tag of the committed object (only after ``commit``)."""
 
     @abc.abstractmethod
     def abort(self) -> None:
@@ -62,8 +94,31 @@ class Store(abc.ABC):
         """Every object under ``prefix`` (recursively) mapped to its size, keys relative to root."""
 
     @abc.abstractmethod
+    def stat_all(self, prefix: str) -> dict[str, ObjectStat]:
+        """Like :meth:`list`, with each object's version tag (one listing, no reads)."""
+
+    @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Remove ``key``; no error when it does not exist."""
+
+    # -- compare-and-swap on small objects (the lease) -------------------------------------------
+    @abc.abstractmethod
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The content of ``key`` and its version tag, or None when it does not exist."""
+
+    @abc.abstractmethod
+    def create_exclusive(self, key: str, data: bytes) -> str | None:
+        """Create ``key`` only if it does not exist (S3 ``If-None-Match: *``, local ``O_EXCL``);
+        the new version tag, or None when something is there already."""
+
+    @abc.abstractmethod
+    def replace_if(self, key: str, data: bytes, tag: str) -> str | None:
+        """Replace ``key`` only if its version is still ``tag``; the new tag, or None when the
+        object changed or vanished meanwhile."""
+
+    @abc.abstractmethod
+    def delete_if(self, key: str, tag: str) -> bool:
+        """Delete ``key`` only if its version is still ``tag``; whether it was deleted."""
 
     @abc.abstractmethod
     def cleanup_partials(self, prefix: str, select: Callable[[str], bool] | None = None) -> int:

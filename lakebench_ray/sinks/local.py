@@ -1,7 +1,16 @@
-"""Local-directory store: temp file + fsync + atomic rename, so a final name is always complete."""
+"""Local-directory store: temp file + fsync + atomic rename, so a final name is always complete.
+
+The version tag of a file (what a resume compares with the checkpoint) is its modification time
+and inode: rewriting a file in place changes the first, replacing it the second. Compare-and-swap
+on small objects (the lease) holds an exclusive ``flock`` on the object's directory, so it is
+atomic between processes of one host (and on file systems whose ``flock`` spans hosts).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import io
 import os
 import secrets
 from pathlib import Path
@@ -9,10 +18,12 @@ from typing import BinaryIO, Callable
 
 import pyarrow as pa
 
+from .. import layout
 from ..errors import SinkError
-from .base import ObjectWriter, Store
+from .base import ObjectStat, ObjectWriter, Receipt, Store
+from .digest import RunningCrc
 
-TEMP_MARK = ".tmp-"
+TEMP_MARK = layout.TEMP_MARK
 
 
 def _fsync_path(path: Path) -> None:
@@ -25,33 +36,71 @@ def _fsync_path(path: Path) -> None:
 
 def _temp_name(final: Path) -> Path:
     # Hidden (leading dot) so Spark/Trino never list it; unique so concurrent writers never clash.
-    return final.with_name(f".{final.name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    return final.with_name(layout.temp_name(final.name, f"{os.getpid()}-{secrets.token_hex(4)}"))
+
+
+def _tag(st: os.stat_result) -> str:
+    return f"{st.st_mtime_ns}-{st.st_ino}"
+
+
+class _DigestStream(io.RawIOBase):
+    """What ``ParquetWriter`` writes into: the temp file, with a CRC32 of every byte on the way
+    (pyarrow buffers its output, so this sees a few hundred writes per 256 MB)."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self._file = pa.OSFile(str(path), "wb")
+        self.digest = RunningCrc()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        size = self.digest.update(data)
+        self._file.write(data)
+        return size
+
+    def tell(self) -> int:
+        return self.digest.size
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        super().close()
 
 
 class LocalObjectWriter(ObjectWriter):
     def __init__(self, final: Path):
         self._final = final
         self._tmp = _temp_name(final)
-        self._file = pa.OSFile(str(self._tmp), "wb")
+        self._file = _DigestStream(self._tmp)
         self._done = False
+        self._receipt: Receipt | None = None
 
     @property
     def stream(self):
         return self._file
+
+    @property
+    def receipt(self) -> Receipt:
+        if self._receipt is None:
+            raise RuntimeError(f"{self._final} is not committed")
+        return self._receipt
 
     def commit(self) -> int:
         self._file.close()
         _fsync_path(self._tmp)
         os.replace(self._tmp, self._final)
         self._done = True
-        return self._final.stat().st_size
+        st = self._final.stat()
+        self._receipt = Receipt(size=st.st_size, crc32=self._file.digest.hex, tag=_tag(st))
+        return st.st_size
 
     def abort(self) -> None:
         if self._done:
             return
         self._done = True
-        if not self._file.closed:
-            self._file.close()
+        self._file.close()
         self._tmp.unlink(missing_ok=True)
 
 
@@ -65,8 +114,14 @@ class LocalStore(Store):
 
     def open_writer(self, key: str) -> ObjectWriter:
         final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        return LocalObjectWriter(final)
+        for attempt in range(3):  # bounded: a clean-up may remove an empty folder in between
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                return LocalObjectWriter(final)
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def put_bytes(self, key: str, data: bytes) -> None:
         with self.open_writer(key) as writer:
@@ -94,16 +149,101 @@ class LocalStore(Store):
                 out[path.relative_to(self.root).as_posix()] = path.stat().st_size
         return out
 
+    def stat_all(self, prefix: str) -> dict[str, ObjectStat]:
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return {}
+        out = {}
+        for dirpath, _, files in os.walk(base):
+            for name in files:
+                path = Path(dirpath, name)
+                try:
+                    st = path.stat()
+                except FileNotFoundError:  # removed while listing
+                    continue
+                out[path.relative_to(self.root).as_posix()] = ObjectStat(st.st_size, _tag(st))
+        return out
+
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        self._prune(path.parent)
+
+    def _prune(self, folder: Path) -> None:
+        """Remove folders left empty up to (not including) the root: a run leaves no empty
+        directory behind. ``rmdir`` refuses a non-empty folder, so this never removes data."""
+        while folder != self.root and self.root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
+
+    # -- compare-and-swap (the lease) --------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self, key: str):
+        folder = self._path(key).parent
+        for attempt in range(3):  # bounded: another run's clean-up may remove an empty folder in between
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(folder, os.O_RDONLY)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield self._path(key)
+        finally:
+            os.close(fd)  # releases the lock
+
+    @staticmethod
+    def _tagged(path: Path) -> tuple[bytes, str] | None:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(), _tag(os.fstat(fh.fileno()))
+        except FileNotFoundError:
+            return None
+
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        return self._tagged(self._path(key))
+
+    def create_exclusive(self, key: str, data: bytes) -> str | None:
+        with self._locked(key) as path:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return None
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            return _tag(path.stat())
+
+    def replace_if(self, key: str, data: bytes, tag: str) -> str | None:
+        with self._locked(key) as path:
+            current = self._tagged(path)
+            if current is None or current[1] != tag:
+                return None
+            self.put_bytes(key, data)
+            return _tag(path.stat())
+
+    def delete_if(self, key: str, tag: str) -> bool:
+        with self._locked(key) as path:
+            current = self._tagged(path)
+            if current is None or current[1] != tag:
+                return False
+            path.unlink()
+        self._prune(path.parent)
+        return True
 
     def _temp_files(self, prefix: str) -> dict[str, str]:
         """Temp file key -> the final key it was written for."""
         out = {}
         for key in self.list(prefix):
             folder, _, name = key.rpartition("/")
-            if name.startswith(".") and TEMP_MARK in name:
-                final = name[1:].split(TEMP_MARK, 1)[0]
+            final = layout.parse_temp_name(name)
+            if final is not None:
                 out[key] = f"{folder}/{final}" if folder else final
         return out
 
@@ -123,7 +263,7 @@ class LocalStore(Store):
             raise SinkError(f"output path '{self.uri}' is a file, not a directory: choose another output.uri")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = f"_lakebench/.probe-{secrets.token_hex(4)}"
+            probe = layout.probe_key()
             self.put_bytes(probe, b"ok")
             self.delete(probe)
         except OSError as exc:

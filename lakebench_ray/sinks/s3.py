@@ -18,9 +18,12 @@ with defaults ~2.2-2.4 CPU-s/GiB; this writer ~0.8 with ``zlib`` and ~0.6 with `
   Each part (and a single-PUT object) carries ``x-amz-checksum-crc32`` computed by us in the
   upload thread, so a part corrupted anywhere between our buffer and the server's disk write is
   rejected (``BadDigest``) and sent again; the multipart upload is created with
-  ``ChecksumAlgorithm=CRC32`` and completed with every part's CRC, so the server also checks the
-  part list. botocore's own default checksum is off (``when_required``), so nothing is computed
-  twice. CRC32 comes from ISA-L (``pip install isal``, ~0.04 s/GiB) when installed, else zlib
+  ``ChecksumAlgorithm=CRC32`` and ``ChecksumType=FULL_OBJECT`` and completed with every part's
+  CRC and the whole object's CRC32 (combined from the parts' CRCs, no second pass), so the server
+  also checks the part list and the assembled object, and keeps the object's CRC32 (``HEAD`` with
+  ``ChecksumMode=ENABLED`` returns it). That CRC32 is the file's digest in the checkpoint and the
+  report (see :mod:`.digest`); with ``checksum="md5"`` it is computed as the bytes are written. botocore's own default checksum is off (``when_required``), so nothing is computed
+  twice. CRC32 comes from ISA-L (the ``isal`` dependency, ~0.04 s/GiB) when installed, else zlib
   (~0.25 s/GiB); both release the GIL. ``checksum="md5"`` (Content-MD5, ~1.4 s/GiB) is there for
   old S3-compatible servers without flexible checksums.
 * **Bounded memory.** Full parts go to a thread pool; at most ``max_concurrency`` parts are in
@@ -48,13 +51,14 @@ import logging
 import os
 import secrets
 import threading
-import zlib
 from dataclasses import dataclass, fields
 from typing import Callable, Any, BinaryIO, Mapping
 from urllib.parse import urlsplit
 
+from .. import layout
 from ..errors import ConfigError, SinkError
-from .base import ObjectWriter, Store
+from .base import ObjectStat, ObjectWriter, Receipt, Store
+from .digest import RunningCrc, crc32_combine, crc32 as _crc32, to_base64, to_hex
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +69,6 @@ MAX_PART_MB = 5 * 1024
 MAX_PARTS = 10_000
 #: ``list_objects_v2`` page size (a module constant so tests can exercise pagination cheaply).
 _LIST_PAGE = 1000
-#: Where preflight writes its probe (hidden from Spark/Trino by the leading underscore).
-PROBE_PREFIX = "_lakebench/"
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f"}
@@ -333,18 +335,16 @@ def _botocore_errors() -> tuple[type[BaseException], ...]:
 
 # -- checksums and request bodies ----------------------------------------------------------------
 
-try:  # ISA-L's CRC32 (carry-less multiply): ~6x faster than zlib's, same values, releases the GIL
-    from isal.isal_zlib import crc32 as _crc32
-except ImportError:  # pragma: no cover - depends on the environment
-    _crc32 = zlib.crc32
+def _crc_of(chunks: list) -> int:
+    crc = 0
+    for chunk in chunks:
+        crc = _crc32(chunk, crc)
+    return crc
 
 
-def _checksum_args(algorithm: str, chunks: list) -> dict[str, str]:
+def _checksum_args(algorithm: str, chunks: list, crc: int | None = None) -> dict[str, str]:
     if algorithm == "crc32":
-        crc = 0
-        for chunk in chunks:
-            crc = _crc32(chunk, crc)
-        return {"ChecksumCRC32": base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")}
+        return {"ChecksumCRC32": to_base64(_crc_of(chunks) if crc is None else crc)}
     digest = hashlib.md5()
     for chunk in chunks:
         digest.update(chunk)
@@ -499,6 +499,11 @@ class S3ObjectWriter(ObjectWriter):
         self._upload_id: str | None = None
         self._next_part = 1
         self._parts: dict[int, dict[str, Any]] = {}
+        # crc32 mode: each part's (CRC32, size), combined into the object's CRC at commit; md5
+        # mode sends no CRC, so the object's CRC32 is computed as the bytes arrive.
+        self._part_crcs: dict[int, tuple[int, int]] = {}
+        self._running = RunningCrc() if self._checksum != "crc32" else None
+        self._receipt: Receipt | None = None
         self._futures: list[concurrent.futures.Future] = []
         self._error: BaseException | None = None
         self._state = "open"  # -> "committed" | "aborted"
@@ -507,6 +512,12 @@ class S3ObjectWriter(ObjectWriter):
     @property
     def stream(self) -> S3UploadStream:
         return self._stream
+
+    @property
+    def receipt(self) -> Receipt:
+        if self._receipt is None:
+            raise RuntimeError(f"{self.location} is not committed")
+        return self._receipt
 
     @property
     def upload_id(self) -> str | None:
@@ -525,6 +536,8 @@ class S3ObjectWriter(ObjectWriter):
             except TypeError:  # not C-contiguous
                 view = memoryview(view.tobytes())
         size = view.nbytes
+        if self._running is not None:
+            self._running.update(view)
         offset = 0
         while offset < size:
             if self._view is None:
@@ -580,7 +593,7 @@ class S3ObjectWriter(ObjectWriter):
         self._futures.append(future)
 
     def _create_upload(self) -> None:
-        extra = {"ChecksumAlgorithm": "CRC32"} if self._checksum == "crc32" else {}
+        extra = {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"} if self._checksum == "crc32" else {}
         try:
             response = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._full_key, **extra)
         except _botocore_errors() as exc:
@@ -593,7 +606,8 @@ class S3ObjectWriter(ObjectWriter):
             if self._error is not None or self._state != "open":
                 return
             chunks = [memoryview(buffer)[:size]]
-            checksum = _checksum_args(self._checksum, chunks)
+            crc = _crc_of(chunks) if self._checksum == "crc32" else None
+            checksum = _checksum_args(self._checksum, chunks, crc)
             response = _with_digest_retry(
                 self._attempts,
                 lambda: self._client.upload_part(
@@ -611,6 +625,8 @@ class S3ObjectWriter(ObjectWriter):
                 part["ChecksumCRC32"] = checksum["ChecksumCRC32"]
             with self._lock:
                 self._parts[number] = part
+                if crc is not None:
+                    self._part_crcs[number] = (crc, size)
         except BaseException as exc:  # noqa: BLE001 - surfaced on the writer's thread
             with self._lock:
                 if self._error is None:
@@ -645,8 +661,9 @@ class S3ObjectWriter(ObjectWriter):
                 buffer, size = self._take_pending()
                 try:
                     chunks = [memoryview(buffer)[:size]] if buffer is not None and size else []
-                    checksum = _checksum_args(self._checksum, chunks)
-                    _with_digest_retry(
+                    crc = _crc_of(chunks) if self._running is None else self._running.crc
+                    checksum = _checksum_args(self._checksum, chunks, crc)
+                    response = _with_digest_retry(
                         self._attempts,
                         lambda: self._client.put_object(
                             Bucket=self._bucket,
@@ -664,11 +681,14 @@ class S3ObjectWriter(ObjectWriter):
                 self._wait_inflight()
                 self._raise_if_failed()
                 parts = [self._parts[number] for number in range(1, self._next_part)]
-                self._client.complete_multipart_upload(
+                crc = self._object_crc()
+                extra = {"ChecksumCRC32": to_base64(crc), "ChecksumType": "FULL_OBJECT"} if self._running is None else {}
+                response = self._client.complete_multipart_upload(
                     Bucket=self._bucket,
                     Key=self._full_key,
                     UploadId=self._upload_id,
                     MultipartUpload={"Parts": parts},
+                    **extra,
                 )
         except SinkError:
             self.abort()
@@ -681,7 +701,18 @@ class S3ObjectWriter(ObjectWriter):
             raise
         self._state = "committed"
         self._stream.close()
+        self._receipt = Receipt(size=self._written, crc32=to_hex(crc), tag=str(response.get("ETag", "")))
         return self._written
+
+    def _object_crc(self) -> int:
+        """The whole object's CRC32: combined from the parts' CRCs (crc32 mode) or running."""
+        if self._running is not None:
+            return self._running.crc
+        crc = 0
+        for number in range(1, self._next_part):
+            part_crc, size = self._part_crcs[number]
+            crc = crc32_combine(crc, part_crc, size)
+        return crc
 
     def abort(self) -> None:
         if self._state != "open":
@@ -960,6 +991,67 @@ class S3Store(Store):
             raise self._fail(f"listing {self.describe(prefix)}", exc) from exc
         return out
 
+    def stat_all(self, prefix: str) -> dict[str, ObjectStat]:
+        """One listing: size and ETag of every object under ``prefix``."""
+        out: dict[str, ObjectStat] = {}
+        try:
+            pages = self._get_client().get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket,
+                Prefix=self._full_prefix(prefix),
+                PaginationConfig={"PageSize": _LIST_PAGE},
+            )
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    if item["Key"].endswith("/"):
+                        continue
+                    out[self._relative(item["Key"])] = ObjectStat(int(item["Size"]), str(item.get("ETag", "")))
+        except _botocore_errors() as exc:
+            raise self._fail(f"listing {self.describe(prefix)}", exc) from exc
+        return out
+
+    # -- compare-and-swap (conditional requests: If-None-Match / If-Match) ----------------------
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            response = self._get_client().get_object(Bucket=self.bucket, Key=self._full_key(key))
+            return response["Body"].read(), str(response.get("ETag", ""))
+        except _botocore_errors() as exc:
+            if _error_status(exc) == 404 and _error_code(exc) not in _MISSING_BUCKET_CODES:
+                return None
+            raise self._fail(f"reading {self.describe(key)}", exc) from exc
+
+    def _conditional(self, action: str, key: str, call) -> Any:
+        """Run a conditional request; None when its precondition failed (412, or 409 when
+        another conditional write to the key raced it, or 404 for If-Match on a vanished key)."""
+        try:
+            return call()
+        except _botocore_errors() as exc:
+            code, status = _error_code(exc), _error_status(exc)
+            if status in (412, 409) or code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return None
+            if status == 404 and code not in _MISSING_BUCKET_CODES:
+                return None
+            raise self._fail(f"{action} {self.describe(key)}", exc) from exc
+
+    def create_exclusive(self, key: str, data: bytes) -> str | None:
+        response = self._conditional("creating", key, lambda: self._get_client().put_object(
+            Bucket=self.bucket, Key=self._full_key(key), Body=data, ContentLength=len(data), IfNoneMatch="*",
+            **_checksum_args(self.options.checksum, [data]),
+        ))
+        return None if response is None else str(response.get("ETag", ""))
+
+    def replace_if(self, key: str, data: bytes, tag: str) -> str | None:
+        response = self._conditional("replacing", key, lambda: self._get_client().put_object(
+            Bucket=self.bucket, Key=self._full_key(key), Body=data, ContentLength=len(data), IfMatch=tag,
+            **_checksum_args(self.options.checksum, [data]),
+        ))
+        return None if response is None else str(response.get("ETag", ""))
+
+    def delete_if(self, key: str, tag: str) -> bool:
+        response = self._conditional("deleting", key, lambda: self._get_client().delete_object(
+            Bucket=self.bucket, Key=self._full_key(key), IfMatch=tag,
+        ))
+        return response is not None
+
     def delete(self, key: str) -> None:
         try:
             self._get_client().delete_object(Bucket=self.bucket, Key=self._full_key(key))
@@ -1004,7 +1096,7 @@ class S3Store(Store):
 
     # -- preflight -------------------------------------------------------------------------------
     def preflight(self) -> None:
-        """List, write, read back and delete a probe under ``_lakebench/``; start and abort a
+        """List, write, read back and delete a probe in the control directory; start and abort a
         multipart upload. Every failure is one line saying what to fix."""
         from botocore import exceptions as bx
 
@@ -1030,12 +1122,12 @@ class S3Store(Store):
                     ) from exc
                 step = "creating bucket"
                 self._create_bucket(client)
-            probe = f"{PROBE_PREFIX}.probe-{secrets.token_hex(6)}"
+            probe = layout.probe_key()
             full = self._full_key(probe)
             payload = b"lakebench preflight " + secrets.token_bytes(16)
             step = "writing"
             client.put_object(
-                Bucket=self.bucket, Key=full, Body=payload, ContentLength=len(payload),
+                Bucket=self.bucket, Key=full, Body=payload, ContentLength=len(payload), IfNoneMatch="*",
                 **_checksum_args(opts.checksum, [payload]),
             )
             try:
@@ -1046,8 +1138,12 @@ class S3Store(Store):
                         f"S3 at {endpoint} returned different bytes for the probe {self.describe(probe)}: "
                         "check the endpoint and any proxy in between"
                     )
+                step = "checking conditional writes"
+                self._require_conditional_writes(client, full, payload, endpoint)
                 step = "starting a multipart upload"
-                upload = client.create_multipart_upload(Bucket=self.bucket, Key=full)
+                # As the writer starts them: a server without full-object CRC32 fails here, not mid-run.
+                extra = {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"} if opts.checksum == "crc32" else {}
+                upload = client.create_multipart_upload(Bucket=self.bucket, Key=full, **extra)
                 step = "aborting a multipart upload"
                 client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload["UploadId"])
             finally:
@@ -1078,6 +1174,23 @@ class S3Store(Store):
             raise self._preflight_client_error(exc, step, endpoint) from exc
         except bx.BotoCoreError as exc:
             raise SinkError(f"S3 preflight against {endpoint} failed while {step}: {_reason(exc)}") from exc
+
+    def _require_conditional_writes(self, client, full: str, payload: bytes, endpoint: str) -> None:
+        """A second create of the probe with ``If-None-Match: *`` must be refused: the lease that
+        keeps two runs off one prefix relies on it."""
+        from botocore.exceptions import ClientError
+
+        try:
+            client.put_object(Bucket=self.bucket, Key=full, Body=payload, ContentLength=len(payload), IfNoneMatch="*",
+                              **_checksum_args(self.options.checksum, [payload]))
+        except ClientError as exc:
+            if _error_status(exc) in (412, 409) or _error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return
+            raise
+        raise SinkError(
+            f"S3 at {endpoint} ignores conditional writes (If-None-Match), so it cannot keep two runs off one "
+            "prefix: use a server that supports them (AWS S3, MinIO, SeaweedFS, Ceph RGW 18+)"
+        )
 
     @staticmethod
     def _is_missing_bucket(exc: BaseException) -> bool:
@@ -1130,7 +1243,10 @@ class S3Store(Store):
                 "deleting": f"delete from {self.uri} (grant s3:DeleteObject)",
             }.get(step, f"access {self.uri}")
             return SinkError(f"no permission to {what} at {endpoint}: {code}")
-        return SinkError(f"S3 preflight against {endpoint} failed while {step} {self.uri}: {_reason(exc)}")
+        hint = ""
+        if step == "starting a multipart upload" and self.options.checksum == "crc32":
+            hint = " (a server without CRC32 full-object checksums needs S3_CHECKSUM=md5)"
+        return SinkError(f"S3 preflight against {endpoint} failed while {step} {self.uri}: {_reason(exc)}{hint}")
 
 
 __all__ = ["S3Options", "S3Store", "S3ObjectWriter", "S3UploadStream", "parse_s3_uri"]

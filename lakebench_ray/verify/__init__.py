@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 
-def run_cli(config, *, sample_files=None, json_path=None, report_path=None, out=None) -> int:
+def run_cli(config, *, sample_files=None, json_path=None, report_path=None, out=None, deep=False, regenerate=None) -> int:
     """The ``verify`` subcommand: print the table, write ``--json`` / ``--report``, and raise
     :class:`VerificationFailed` (one line: what is wrong) when anything failed."""
     out = out or sys.stdout
@@ -43,7 +43,7 @@ def run_cli(config, *, sample_files=None, json_path=None, report_path=None, out=
         from .report import require_matplotlib
 
         require_matplotlib()  # fail before the work, not after
-    result = verify(config, sample_files=sample_files)
+    result = verify(config, sample_files=sample_files, deep=deep, regenerate=regenerate)
     print_result(result, out)
     if json_path:
         write_json(result, json_path)

@@ -11,9 +11,10 @@ from typing import Optional
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..core import SCHEMA, file_key, file_name
-from ..core.plan import in_partition, parse_file_name
+from .. import layout
+from ..core import SCHEMA
 from ..format.parquet import META_VERSION, file_metadata
+from ..layout import file_key, file_name, in_partition, parse_file_name
 from ..errors import LakebenchError
 from ..planning import RunPlan
 from ..sinks import Store
@@ -28,9 +29,8 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def is_hidden(relative: str) -> bool:
-    """``_lakebench/...``, ``.part-...tmp-...``, ``_SUCCESS``: metadata, not data."""
-    return any(part.startswith(("_", ".")) for part in relative.split("/"))
+#: ``.part-...tmp-...``, ``_SUCCESS``: metadata, not data (the rule lives in the layout module).
+is_hidden = layout.is_hidden
 
 
 @dataclasses.dataclass

@@ -9,12 +9,13 @@ import time
 from typing import Optional
 
 from ..config import Config
-from ..core import file_name
+from ..layout import file_name
 from ..errors import LakebenchError
 from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
 from .completeness import Completeness, check_completeness
 from .conformance import Conformance
+from .content import ContentCheck, check_content, regenerate_in_process
 from .rules import RuleResult
 
 
@@ -39,6 +40,7 @@ class VerifyResult:
     plan: dict
     completeness: Completeness
     conformance: Conformance
+    content: ContentCheck
     sampled: list
     rules: list  # RuleResult, completeness first
     problems: list  # one line each
@@ -55,8 +57,10 @@ class VerifyResult:
         checked = [r for r in self.rules if r.ok is not None]
         mb = conf.data_bytes / 1e6
         rate = f", {mb / self.seconds:.0f} MB/s" if self.seconds > 0 and mb else ""
+        deep = f", {len(self.content.regenerated):,} regenerated" if self.content.regenerated else ""
         scope = (
-            f"{present:,}/{len(c.planned):,} files present, {len(conf.files):,} files "
+            f"{present:,}/{len(c.planned):,} files present, {len(self.content.actual):,} digested{deep}, "
+            f"{len(conf.files):,} files "
             f"({conf.rows:,} rows) checked against {len(checked)} rules in {self.seconds:.1f}s{rate}"
         )
         if self.ok:
@@ -82,7 +86,10 @@ class VerifyResult:
                 "partials": c.partials,
                 "checked": [
                     {"file_id": f.file_id, "name": f.name, "size": f.size, "rows": f.rows, "row_groups": f.row_groups,
-                     "ok": f.sound, "problems": f.problems}
+                     "ok": f.sound, "problems": f.problems,
+                     "crc32": (self.content.actual.get(f.file_id) or (None, None))[1],
+                     "recorded_crc32": (self.content.recorded.get(f.file_id) or {}).get("crc32"),
+                     "regenerated_crc32": (self.content.regenerated.get(f.file_id) or (None, None))[1]}
                     for f in sorted(c.files.values(), key=lambda f: f.file_id)
                 ],
             },
@@ -100,15 +107,22 @@ def verify_dataset(
     sample_files: Optional[int] = None,
     allow_extra_ids: bool = False,
     progress=None,
+    deep: bool = False,
+    regenerate=None,
 ) -> VerifyResult:
     """Check ``plan``'s partition under ``store``/``prefix``. ``progress(done, total, name)`` is
-    called after each file of the conformance pass."""
+    called after each file of the conformance pass. Every present file's bytes are compared with
+    the digest recorded at write time; with ``deep`` the sampled files (all by default) are also
+    generated again (by ``regenerate(plan, ids)``, in this process unless given) and compared."""
     started = time.monotonic()
     prefix = prefix.strip("/")
     comp = check_completeness(store, prefix, plan, allow_extra_ids=allow_extra_ids)
     conf = Conformance(plan.params)
     problems = list(comp.problems)
     chosen = sample_ids(plan.file_ids, sample_files)
+    content = check_content(store, plan, prefix, comp.files, deep_ids=chosen if deep else None,
+                            regenerate=regenerate or regenerate_in_process)
+    problems += content.problems
     readable = [i for i in chosen if i in comp.files and comp.files[i].ok]
     for done, file_id in enumerate(readable, start=1):
         problem = conf.check_file(store, comp.files[file_id])
@@ -119,13 +133,14 @@ def verify_dataset(
     conf.finish()
     conformance_rules = conf.rules.results()
     problems += [r.problem for r in conformance_rules if r.ok is False]
-    rules: list[RuleResult] = comp.rules + conformance_rules
+    rules: list[RuleResult] = comp.rules + content.rules + conformance_rules
     return VerifyResult(
         uri=getattr(store, "uri", ""),
         prefix=prefix,
         plan=plan.summary(),
         completeness=comp,
         conformance=conf,
+        content=content,
         sampled=chosen,
         rules=rules,
         problems=problems,
@@ -133,7 +148,8 @@ def verify_dataset(
     )
 
 
-def verify(config: Config, *, sample_files: Optional[int] = None, store: Store | None = None, progress=None) -> VerifyResult:
+def verify(config: Config, *, sample_files: Optional[int] = None, store: Store | None = None, progress=None,
+           deep: bool = False, regenerate=None) -> VerifyResult:
     """Verify the dataset ``config`` describes (this partition of it) where it was written."""
     if sample_files is not None and sample_files < 0:
         raise LakebenchError(f"--sample-files: must be at least 0, got {sample_files}")
@@ -141,7 +157,7 @@ def verify(config: Config, *, sample_files: Optional[int] = None, store: Store |
     plan = make_plan(config)
     return verify_dataset(
         store, config.output.prefix, plan, sample_files=sample_files,
-        allow_extra_ids=config.duration_s is not None, progress=progress,
+        allow_extra_ids=config.duration_s is not None, progress=progress, deep=deep, regenerate=regenerate,
     )
 
 

@@ -1,0 +1,96 @@
+"""Where everything a run writes goes: the single home for names and locations.
+
+The data prefix ``<uri>/<prefix>/`` holds only data files (``part-NNNNNN.parquet``), so a
+recursive reader (``read_parquet('<prefix>/**')``, Spark, Trino) never meets anything else.
+Everything that describes a run (checkpoint, report, lease, preflight probes) lives in the
+*control* directory ``<uri>/_lakebench/<prefix>/``, outside the data prefix; a leading ``_`` or
+``.`` also hides it from Spark and Trino if someone points them at ``<uri>`` itself.
+
+Every key here is relative to the store's root (the output URI). Pure: no I/O, no third-party
+imports, so stores, the runtime and ``verify`` all ask this module rather than spelling names.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from .core.plan import file_key, file_name, in_partition, parse_file_name
+
+#: The control directory's top-level name, directly under the output URI.
+CONTROL_ROOT = "_lakebench"
+#: Marks a local temp file: ``.<final name>.tmp-<writer>`` beside its final name.
+TEMP_MARK = ".tmp-"
+
+
+def data_prefix(prefix: str) -> str:
+    """The data prefix without slashes at the ends ('' means the root)."""
+    return str(prefix).strip("/")
+
+
+def control_dir(prefix: str) -> str:
+    """``_lakebench/<prefix>``: checkpoint, report and lease of the dataset under ``prefix``."""
+    prefix = data_prefix(prefix)
+    return f"{CONTROL_ROOT}/{prefix}" if prefix else CONTROL_ROOT
+
+
+def _partitioned(stem: str, count: int, index: int) -> str:
+    return f"{stem}.json" if count == 1 else f"{stem}-{index:04d}-of-{count:04d}.json"
+
+
+def checkpoint_key(prefix: str, count: int = 1, index: int = 0) -> str:
+    return f"{control_dir(prefix)}/{_partitioned('checkpoint', count, index)}"
+
+
+def report_key(prefix: str, count: int = 1, index: int = 0) -> str:
+    return f"{control_dir(prefix)}/{_partitioned('report', count, index)}"
+
+
+def lease_key(prefix: str, count: int = 1, index: int = 0) -> str:
+    return f"{control_dir(prefix)}/{_partitioned('lease', count, index)}"
+
+
+def is_lease_name(name: str) -> bool:
+    """Any partition's lease file name (``lease.json``, ``lease-0001-of-0004.json``)."""
+    return name == "lease.json" or (name.startswith("lease-") and name.endswith(".json"))
+
+
+def probe_key() -> str:
+    """A fresh name for a preflight probe (written, read back and deleted at once)."""
+    return f"{CONTROL_ROOT}/.probe-{secrets.token_hex(6)}"
+
+
+def temp_name(final_name: str, writer: str) -> str:
+    """A local temp file's name: hidden (leading dot) and unique per writer."""
+    return f".{final_name}{TEMP_MARK}{writer}"
+
+
+def parse_temp_name(name: str) -> str | None:
+    """The final name a temp file was written for, or None when ``name`` is no temp file."""
+    if not name.startswith(".") or TEMP_MARK not in name:
+        return None
+    return name[1:].split(TEMP_MARK, 1)[0]
+
+
+def is_hidden(relative: str) -> bool:
+    """Metadata, not data: any path part starting with ``_`` or ``.`` (``_SUCCESS``, temp files)."""
+    return any(part.startswith(("_", ".")) for part in relative.split("/"))
+
+
+__all__ = [
+    "CONTROL_ROOT",
+    "TEMP_MARK",
+    "checkpoint_key",
+    "control_dir",
+    "data_prefix",
+    "file_key",
+    "file_name",
+    "in_partition",
+    "is_hidden",
+    "is_lease_name",
+    "lease_key",
+    "parse_file_name",
+    "parse_temp_name",
+    "probe_key",
+    "report_key",
+    "temp_name",
+]
