@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 
-from .errors import LakebenchError
+from .errors import LakebenchError, UsageError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     kube.add_argument("--worker-memory", default=None, help="memory per worker pod, e.g. 16Gi (default: sized from CPUs)")
     kube.add_argument("--secret-name", default="lakebench-s3-credentials", help="Secret with accessKey/secretKey")
     kube.add_argument("--ca-cert-secret", default=None, help="Secret holding ca.crt of a private S3 CA")
+    # Parsed by lakebench_job itself (Lakebench's argument names, not KEY=VALUE); listed for --help.
+    sub.add_parser("lakebench-job", add_help=False,
+                   help="Lakebench's datagen Job contract (--target-tb ... --bucket ...); the image's entrypoint")
     verify = sub.add_parser("verify", help="check a generated dataset: every file present and sound, the spec's rules hold")
     _config_args(verify)
     verify.add_argument("--sample-files", type=int, default=None, metavar="N",
@@ -145,10 +148,21 @@ def cmd_verify(args) -> int:
     return run_cli(_load(args), sample_files=args.sample_files, json_path=args.json, report_path=args.report)
 
 
+def cmd_lakebench_job(argv) -> int:
+    from .lakebench_job import load_job_config
+    from .runtime.driver import generate
+
+    generate(load_job_config(argv))
+    return 0
+
+
 COMMANDS = {"generate": cmd_generate, "plan": cmd_plan, "sample": cmd_sample, "kuberay": cmd_kuberay, "verify": cmd_verify}
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["lakebench-job"]:
+        return _run(cmd_lakebench_job, argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -159,9 +173,17 @@ def main(argv=None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    return _run(COMMANDS[args.command], args)
+
+
+def _run(command, args) -> int:
+    """Run a command; a user error is one line on stderr and a non-zero exit, never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return COMMANDS[args.command](args)
+        return command(args)
+    except UsageError as exc:
+        print(f"lakebench-ray: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except LakebenchError as exc:
         # An error raised inside an actor arrives wrapped (RayTaskError); say only its own line.
         cause = getattr(exc, "cause", None)

@@ -99,7 +99,7 @@ def _parse_bool(name: str, value: Any) -> bool:
 #: Option -> environment variables that set it when no explicit value is given (first set wins).
 _ENV_VARS = {
     "endpoint_url": ("S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
-    "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+    "region": ("S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
     "path_style": ("S3_PATH_STYLE",),
     "verify_ssl": ("S3_VERIFY_SSL",),
     "ca_cert": ("S3_CA_CERT", "AWS_CA_BUNDLE"),
@@ -181,7 +181,7 @@ class S3Options:
 
         ``overrides`` are field names; ``None`` means "not given" (so a config section whose unset
         keys are ``None`` can be passed as is). Environment variables: ``S3_ENDPOINT`` or
-        ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``,
+        ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, ``S3_REGION`` / ``AWS_REGION`` / ``AWS_DEFAULT_REGION``,
         ``S3_PATH_STYLE``, ``S3_VERIFY_SSL``, ``S3_CA_CERT`` (or ``AWS_CA_BUNDLE``),
         ``S3_SIGN_PAYLOAD``, ``S3_CHECKSUM``.
         """

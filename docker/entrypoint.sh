@@ -1,0 +1,8 @@
+#!/bin/sh
+# The image's entrypoint. Lakebench runs its datagen image with arguments only (--target-tb ...
+# --bucket ...): those go to Lakebench's datagen Job contract. Any other command (ray start ...,
+# python -m lakebench_ray ..., bash) runs as given, so the same image also serves Ray pods.
+case "${1:-}" in
+  "" | -*) exec lakebench-ray lakebench-job "$@" ;;
+  *) exec "$@" ;;
+esac

@@ -1,0 +1,45 @@
+"""The image: its entrypoint is Lakebench's datagen Job contract, it runs as a non-root user and
+holds no credentials (checked on the build files; no container runtime needed)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from .helpers import ROOT
+from .test_kuberay import dockerfile_instructions
+
+ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
+
+
+def run_entrypoint(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    return subprocess.run(["sh", str(ENTRYPOINT), *args], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def test_entrypoint_is_the_job_contract_and_runs_other_commands_as_given():
+    instructions = dockerfile_instructions()
+    (entry,) = [rest for word, rest in instructions if word == "ENTRYPOINT"]
+    assert entry == '["/home/ray/lakebench/entrypoint.sh"]'
+    refused = run_entrypoint("--target-tb", "0.01", "--bucket", "b", "--no-such-flag")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "lakebench-ray: error: lakebench-job: unrecognized arguments: --no-such-flag "
+        "(see lakebench-ray lakebench-job --help)"
+    ]
+    helped = run_entrypoint("--help")
+    assert helped.returncode == 0 and "--target-tb" in helped.stdout and "--duration" in helped.stdout
+    passed = run_entrypoint("python", "-c", "print('as given')")
+    assert passed.returncode == 0 and passed.stdout.strip() == "as given"
+
+
+def test_image_runs_as_non_root_and_holds_no_credentials():
+    instructions = dockerfile_instructions()
+    users = [rest for word, rest in instructions if word == "USER"]
+    assert users and users[-1] not in ("root", "0", "0:0")
+    text = (ROOT / "Dockerfile").read_text()
+    assert not re.search(r"AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)|secret_key|accessKey", text)
+    assert not [rest for word, rest in instructions if word == "ENV" and re.search(r"KEY|SECRET|TOKEN", rest)]
