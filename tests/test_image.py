@@ -43,3 +43,17 @@ def test_image_runs_as_non_root_and_holds_no_credentials():
     text = (ROOT / "Dockerfile").read_text()
     assert not re.search(r"AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)|secret_key|accessKey", text)
     assert not [rest for word, rest in instructions if word == "ENV" and re.search(r"KEY|SECRET|TOKEN", rest)]
+
+
+def test_docs_show_the_one_line_change_and_the_rayjob_alternative():
+    text = (ROOT / "docs" / "lakebench.md").read_text()
+    assert "images:\n  datagen: " in text
+    assert "lakebench-ray kuberay --lakebench-config my-config.yaml" in text
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = [line for line in quick_start.splitlines() if line.startswith(("python3 ", ".venv/"))]
+    assert commands == [
+        "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/lakebench-ray generate --config configs/local.yaml",
+        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest",
+    ]
+    assert "docs/lakebench.md" in readme
