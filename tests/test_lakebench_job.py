@@ -123,3 +123,10 @@ def test_two_pods_write_the_lakebench_file_set(s3_server, s3_client, s3_bucket):
         assert f"{len(mine)} of {len(mine)} files to write" in result.stdout
     keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="customer/interactions/part-")["Contents"]]
     assert keys == [f"customer/interactions/part-{i:06d}.parquet" for i in range(5)]
+
+
+def test_the_translations_import_neither_ray_nor_boto3_nor_omegaconf():
+    code = ("import sys, lakebench_ray.lakebench_job, lakebench_ray.lakebench_config; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'boto3', 'botocore', 'omegaconf'}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
