@@ -220,8 +220,11 @@ def read_lakebench_config(path: str | os.PathLike, environ: Mapping[str, str] | 
     # -- S3 ------------------------------------------------------------------------------------------
     key, endpoint = pick("endpoint", f"{s3}.endpoint")
     if _is_placeholder(endpoint):
-        if not any(_given(env.get(n)) for n in ("S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")):
+        # The environment fills it in; recorded in the config so a rendered RayJob carries it too.
+        given = [env[n] for n in ("S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") if _given(env.get(n))]
+        if not given:
             raise ConfigError(f"{key}: '{endpoint}' is a placeholder: fill it in or set S3_ENDPOINT (in {source})")
+        layer["s3"]["endpoint_url"] = given[0].strip()
     elif _given(endpoint):
         layer["s3"]["endpoint_url"] = str(endpoint).strip()
     region = _get(tree, f"{s3}.region")

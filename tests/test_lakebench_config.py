@@ -59,6 +59,7 @@ def test_plan_of_the_example_prints_its_scale_bucket_prefix_size_and_dates():
     assert f"  timestamp_end: '{datagen['timestamp_end']}'\n" in out
     # Scale 1 of 64 MiB files: 0.009766 TiB, 160 files, as Lakebench's generator counts them.
     assert "files            160 " in out
+    assert f"    endpoint_url: {PLACEHOLDER_ENV['S3_ENDPOINT']}\n" in out  # the placeholder, filled in
     assert "PLACEHOLDER" not in out and "placeholder-secret-value" not in out
 
 
