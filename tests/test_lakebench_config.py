@@ -15,6 +15,7 @@ from lakebench_ray.errors import ConfigError
 from lakebench_ray.lakebench_config import parse_file_size_mb, read_lakebench_config, target_tb_for_scale
 
 from .helpers import ROOT
+from .test_kuberay import validators  # noqa: F401 - the CRD schema fixture
 
 SHARED = ROOT.parent / "shared" / "lakebench"
 needs_shared = pytest.mark.skipif(
@@ -226,3 +227,25 @@ def test_kuberay_uses_lakebench_secrets_and_never_writes_keys(tmp_path):
     assert config["s3"]["ca_cert"] is None  # the pods get the CA from Lakebench's Secret
     text = result.stdout
     assert "lakebench-ca-certificate" in text and "lakebench-s3-credentials" in text
+
+
+def test_kuberay_manifests_of_a_lakebench_config_are_valid_rayjobs(validators, tmp_path):
+    from .test_kuberay import schema_errors
+
+    path = write(tmp_path, """
+        endpoint: https://s3.lab:443
+        secret_ref: team-s3
+        platform:
+          storage:
+            s3:
+              ca_cert: /home/me/ca.pem
+        architecture:
+          workload:
+            datagen: {scale: 1}
+    """)
+    result = cli("kuberay", "--lakebench-config", str(path), "--namespace", "lab")
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    rayjob = next(d for d in docs if d["kind"] == "RayJob")
+    assert schema_errors(validators, rayjob) == []
+    assert "team-s3" in result.stdout and "lakebench-ca-certificate" in result.stdout
