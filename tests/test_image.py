@@ -34,6 +34,8 @@ def test_entrypoint_is_the_job_contract_and_runs_other_commands_as_given():
     assert helped.returncode == 0 and "--target-tb" in helped.stdout and "--duration" in helped.stdout
     passed = run_entrypoint("python", "-c", "print('as given')")
     assert passed.returncode == 0 and passed.stdout.strip() == "as given"
+    line = run_entrypoint("ulimit -n 1024; echo as a shell line")
+    assert line.returncode == 0 and line.stdout.strip() == "as a shell line"
 
 
 def test_image_runs_as_non_root_and_holds_no_credentials():
