@@ -134,13 +134,18 @@ def stock_head(tmp_path_factory):
         _wheel_from_installed(name, wheels)
     assert any(wheels.glob("omegaconf-*.whl")) and any(wheels.glob("pyarrow-*.whl"))
 
-    ports = []
-    for _ in range(2):
-        import socket
+    import socket
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
+    # Every port the head opens is chosen here: Ray's fixed defaults (agent 52365, client 10001)
+    # may be taken by another Ray on the machine, and its job agent would then never come up.
+    sockets = [socket.socket() for _ in range(7)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        ports = [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "VIRTUAL_ENV", "PYTHONPATH"))}
     env.update(PATH=f"{venv}/bin:{os.environ.get('PATH', '')}", RAY_TMPDIR=str(work / "ray"),
                PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels), PIP_CONSTRAINT="", PIP_EXTRA_INDEX_URL="",
@@ -149,8 +154,10 @@ def stock_head(tmp_path_factory):
     log = open(work / "head.log", "w")
     head = subprocess.Popen(
         [str(venv / "bin" / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={ports[0]}",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={ports[1]}", "--num-cpus=2", "--include-dashboard=true",
-         "--disable-usage-stats"],
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={ports[1]}", f"--dashboard-agent-listen-port={ports[2]}",
+         f"--dashboard-agent-grpc-port={ports[3]}", f"--ray-client-server-port={ports[4]}",
+         f"--metrics-export-port={ports[5]}", f"--runtime-env-agent-port={ports[6]}",
+         "--num-cpus=2", "--include-dashboard=true", "--disable-usage-stats"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=work,
     )
     address = f"http://127.0.0.1:{ports[1]}"
@@ -167,6 +174,9 @@ def stock_head(tmp_path_factory):
                 raise AssertionError(f"the head did not answer in 120 s: {probe.stderr[-2000:]}")
             time.sleep(1)
         yield address, env, venv, work
+    except BaseException:
+        print(head_logs(work))
+        raise
     finally:
         try:
             os.killpg(head.pid, signal.SIGTERM)
@@ -179,6 +189,14 @@ def stock_head(tmp_path_factory):
             pass
         log.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def head_logs(work: Path) -> str:
+    """The tail of the head's own log and of its job agent's, for a failure message."""
+    parts = [f"head log:\n{(work / 'head.log').read_text()[-2000:]}"]
+    for path in sorted((work / "ray").glob("session_*/logs/dashboard_agent*.log"))[-2:]:
+        parts.append(f"{path.name}:\n{path.read_text()[-2000:]}")
+    return "\n".join(parts)
 
 
 def documented_submit_command() -> list[str]:
@@ -211,7 +229,7 @@ def test_job_submitted_to_a_stock_cluster_succeeds(stock_head, tmp_path):
         if result.returncode == 0 or "No available agent" not in result.stderr or time.monotonic() > deadline:
             break
         time.sleep(2)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr + head_logs(work)
     job_id = next(w.strip("'\".,") for w in (result.stdout + result.stderr).split() if w.strip("'\"").startswith("raysubmit_"))
     status = None
     deadline = time.monotonic() + 420
