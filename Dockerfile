@@ -21,6 +21,13 @@ RUN pip install --no-cache-dir . "ray[default]==${RAY_VERSION}" \
     && rm -rf build ./*.egg-info \
     && cd /home/ray && python -m lakebench_ray --help > /dev/null
 
+# Lakebench's datagen Job passes only arguments (--target-tb ... --bucket ...): they go to the job
+# contract (lakebench-ray lakebench-job). Any other command runs as given (ray start, python, bash).
+# No credentials live in the image: pods get them from their Secret's environment.
+COPY --chown=ray:users --chmod=0755 docker/entrypoint.sh /home/ray/lakebench/entrypoint.sh
+ENTRYPOINT ["/home/ray/lakebench/entrypoint.sh"]
+CMD []
+
 # The packaged configs are found by name (--config default, --config local); pods start in HOME
 # like stock Ray.
 WORKDIR /home/ray

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 
-from .errors import LakebenchError
+from .errors import LakebenchError, UsageError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -18,6 +18,9 @@ EXIT_USAGE = 2
 
 def _config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", metavar="FILE", help="YAML config file (see configs/default.yaml)")
+    parser.add_argument("--lakebench-config", metavar="FILE",
+                        help="a Lakebench config: its S3 settings, bronze bucket and path, scale, file size, "
+                             "dirty ratio and dates (after --config, before KEY=VALUE)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. scale=10 output.uri=s3://bucket")
 
 
@@ -45,8 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     kube.add_argument("--max-workers", type=int, default=10, help="worker group maxReplicas (autoscaling ceiling)")
     kube.add_argument("--worker-cpus", type=int, default=8, help="CPUs per worker pod (one generator actor each)")
     kube.add_argument("--worker-memory", default=None, help="memory per worker pod, e.g. 16Gi (default: sized from CPUs)")
-    kube.add_argument("--secret-name", default="lakebench-s3-credentials", help="Secret with accessKey/secretKey")
-    kube.add_argument("--ca-cert-secret", default=None, help="Secret holding ca.crt of a private S3 CA")
+    kube.add_argument("--secret-name", default=None,
+                      help="Secret with accessKey/secretKey (default: the Lakebench config's secret_ref, "
+                           "else lakebench-s3-credentials)")
+    kube.add_argument("--ca-cert-secret", default=None,
+                      help="Secret holding ca.crt of a private S3 CA (default with a Lakebench config "
+                           "naming ca_cert: lakebench-ca-certificate, the Secret Lakebench makes)")
+    # Parsed by lakebench_job itself (Lakebench's argument names, not KEY=VALUE); listed for --help.
+    sub.add_parser("lakebench-job", add_help=False,
+                   help="Lakebench's datagen Job contract (--target-tb ... --bucket ...); the image's entrypoint")
     verify = sub.add_parser("verify", help="check a generated dataset: every file present and sound, the spec's rules hold")
     _config_args(verify)
     verify.add_argument("--sample-files", type=int, default=None, metavar="N",
@@ -59,10 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args):
+def _lakebench_settings(args):
+    """The ``--lakebench-config`` file, read and translated (None without the option)."""
+    if not getattr(args, "lakebench_config", None):
+        return None
+    from .lakebench_config import read_lakebench_config
+
+    return read_lakebench_config(args.lakebench_config)
+
+
+def _load(args, settings=None, *, use_credentials: bool = True):
     from .config import load_config
 
-    return load_config(args.config, args.overrides)
+    settings = settings if settings is not None else _lakebench_settings(args)
+    layers = []
+    if settings is not None:
+        if use_credentials:
+            settings.apply_credentials()
+        layers.append((settings.source, settings.layer))
+    return load_config(args.config, args.overrides, layers=layers)
 
 
 def cmd_generate(args) -> int:
@@ -122,9 +147,20 @@ def cmd_sample(args) -> int:
 
 
 def cmd_kuberay(args) -> int:
-    from .kuberay import DEFAULT_IMAGE, render_manifests
+    from .kuberay import DEFAULT_IMAGE, DEFAULT_SECRET_NAME, render_manifests
 
-    config = _load(args)
+    settings = _lakebench_settings(args)
+    secret_name, ca_cert_secret = args.secret_name, args.ca_cert_secret
+    if settings is not None:
+        # Pods read the keys and the CA from Lakebench's Secrets, never from the manifests; the
+        # file's CA path is a path on this machine, not in the pods.
+        secret_name = secret_name or settings.secret_ref
+        if settings.has_ca_cert:
+            from .lakebench_config import CA_CERT_SECRET
+
+            ca_cert_secret = ca_cert_secret or CA_CERT_SECRET
+            settings.layer.get("s3", {}).pop("ca_cert", None)
+    config = _load(args, settings, use_credentials=False)
     print(
         render_manifests(
             config.to_yaml(),
@@ -134,8 +170,8 @@ def cmd_kuberay(args) -> int:
             worker_max_replicas=args.max_workers,
             worker_cpus=args.worker_cpus,
             worker_memory=args.worker_memory,
-            secret_name=args.secret_name,
-            ca_cert_secret=args.ca_cert_secret,
+            secret_name=secret_name or DEFAULT_SECRET_NAME,
+            ca_cert_secret=ca_cert_secret,
         ),
         end="",
     )
@@ -158,10 +194,21 @@ def cmd_verify(args) -> int:
                    deep=args.deep, regenerate=regenerate)
 
 
+def cmd_lakebench_job(argv) -> int:
+    from .lakebench_job import load_job_config
+    from .runtime.driver import generate
+
+    generate(load_job_config(argv))
+    return 0
+
+
 COMMANDS = {"generate": cmd_generate, "plan": cmd_plan, "sample": cmd_sample, "kuberay": cmd_kuberay, "verify": cmd_verify}
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["lakebench-job"]:
+        return _run(cmd_lakebench_job, argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -172,9 +219,17 @@ def main(argv=None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    return _run(COMMANDS[args.command], args)
+
+
+def _run(command, args) -> int:
+    """Run a command; a user error is one line on stderr and a non-zero exit, never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return COMMANDS[args.command](args)
+        return command(args)
+    except UsageError as exc:
+        print(f"lakebench-ray: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except LakebenchError as exc:
         # An error raised inside an actor arrives wrapped (RayTaskError); say only its own line.
         cause = getattr(exc, "cause", None)

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
@@ -207,8 +207,18 @@ def config_file(path: str | os.PathLike) -> Path:
     )
 
 
-def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> Config:
-    """Build the validated, frozen configuration of a run."""
+def load_config(
+    path: str | os.PathLike | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    layers: Sequence[tuple[str, Mapping[str, Any]]] = (),
+) -> Config:
+    """Build the validated, frozen configuration of a run.
+
+    ``layers`` are ``(source, nested mapping)`` pairs merged after the file and before the
+    overrides: another tool's settings translated into these keys (a Lakebench config, the
+    Lakebench job's arguments) are checked here like everything else, and errors name ``source``.
+    """
     merged = OmegaConf.structured(Config)
     if path is not None:
         file = config_file(path)
@@ -219,6 +229,8 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
         if not isinstance(layer, type(OmegaConf.create({}))):
             raise ConfigError(f"config file '{path}' must hold a mapping of keys to values")
         merged = _merge(merged, layer, str(path))
+    for source, mapping in layers:
+        merged = _merge(merged, OmegaConf.create(dict(mapping)), source)
     for item in overrides:
         if "=" not in item or item.startswith("="):
             raise ConfigError(f"override '{item}' is not KEY=VALUE: write e.g. scale=10")

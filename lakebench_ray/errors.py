@@ -13,6 +13,10 @@ class ConfigError(LakebenchError, ValueError):
     """A configuration value is missing, unknown, of the wrong type or out of range."""
 
 
+class UsageError(ConfigError):
+    """A command line argument the command does not have, or a malformed one (exit status 2)."""
+
+
 class SinkError(LakebenchError):
     """The output location cannot be reached, read or written."""
 

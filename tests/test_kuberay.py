@@ -481,7 +481,7 @@ def dockerignore_allowed() -> set[str]:
 
 
 def test_dockerignore_keeps_the_build_context_minimal():
-    assert dockerignore_allowed() == {"pyproject.toml", "README.md", "lakebench_ray"}
+    assert dockerignore_allowed() == {"pyproject.toml", "README.md", "lakebench_ray", "docker/entrypoint.sh"}
 
 
 def test_dockerfile_copies_only_what_exists_and_is_in_the_context():

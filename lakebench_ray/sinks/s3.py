@@ -101,7 +101,7 @@ def _parse_bool(name: str, value: Any) -> bool:
 #: Option -> environment variables that set it when no explicit value is given (first set wins).
 _ENV_VARS = {
     "endpoint_url": ("S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
-    "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+    "region": ("S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
     "path_style": ("S3_PATH_STYLE",),
     "verify_ssl": ("S3_VERIFY_SSL",),
     "ca_cert": ("S3_CA_CERT", "AWS_CA_BUNDLE"),
@@ -183,7 +183,7 @@ class S3Options:
 
         ``overrides`` are field names; ``None`` means "not given" (so a config section whose unset
         keys are ``None`` can be passed as is). Environment variables: ``S3_ENDPOINT`` or
-        ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``,
+        ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, ``S3_REGION`` / ``AWS_REGION`` / ``AWS_DEFAULT_REGION``,
         ``S3_PATH_STYLE``, ``S3_VERIFY_SSL``, ``S3_CA_CERT`` (or ``AWS_CA_BUNDLE``),
         ``S3_SIGN_PAYLOAD``, ``S3_CHECKSUM``.
         """
@@ -325,6 +325,38 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, SinkError):
         return str(exc)
     return f"{type(exc).__name__}: {_one_line(str(exc))}"
+
+
+def _certificate_problem(exc: BaseException) -> str | None:
+    """What a TLS peer verification failure found wrong ('self-signed certificate in certificate
+    chain', 'IP address mismatch, ...'), or None when the failure was something else."""
+    import ssl
+
+    seen = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return getattr(current, "verify_message", None) or "certificate verify failed"
+        kwargs = getattr(current, "kwargs", None) or {}
+        stack.extend([current.__context__, current.__cause__, kwargs.get("error")])
+        stack.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+    return None
+
+
+def _quiet_insecure_warnings() -> None:
+    """With verification off, urllib3 warns on every request of every process; the run says it
+    once instead (in preflight)."""
+    import warnings
+
+    try:
+        from urllib3.exceptions import InsecureRequestWarning
+    except ImportError:  # pragma: no cover - urllib3 always comes with botocore
+        return
+    warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 
 def _botocore_errors() -> tuple[type[BaseException], ...]:
@@ -868,6 +900,8 @@ class S3Store(Store):
             parameter_validation=False,
         )
         verify: bool | str = opts.ca_cert if (opts.ca_cert and opts.verify_ssl) else opts.verify_ssl
+        if verify is False:
+            _quiet_insecure_warnings()
         session = boto3.session.Session(region_name=opts.region)
         return session.client("s3", endpoint_url=opts.endpoint_url, verify=verify, config=config)
 
@@ -1104,6 +1138,21 @@ class S3Store(Store):
         endpoint = opts.describe_endpoint()
         if opts.ca_cert and opts.verify_ssl and not os.path.isfile(opts.ca_cert):
             raise SinkError(f"s3.ca_cert '{opts.ca_cert}' is not a file: give the path of a PEM CA bundle")
+        if opts.ca_cert and opts.verify_ssl:
+            import ssl
+
+            try:
+                ssl.create_default_context(cafile=opts.ca_cert)
+            except (ssl.SSLError, ValueError) as exc:
+                raise SinkError(
+                    f"s3.ca_cert '{opts.ca_cert}' holds no usable PEM certificate ({_one_line(str(exc))}): "
+                    "give the path of the CA's PEM certificate"
+                ) from None
+        if not opts.verify_ssl and endpoint.startswith("https://"):
+            log.warning(
+                "TLS certificate verification is off for S3 endpoint %s (s3.verify_ssl=false / "
+                "S3_VERIFY_SSL=false): traffic is encrypted but the server is not authenticated", endpoint
+            )
         # Fail fast: a wrong endpoint should not be retried max_attempts times with backoff.
         client = self._make_client(
             max_attempts=min(opts.max_attempts, 2), connect_timeout=min(opts.connect_timeout, 5.0)
@@ -1157,6 +1206,14 @@ class S3Store(Store):
                 "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or a pod/instance role)"
             ) from exc
         except bx.SSLError as exc:
+            problem = _certificate_problem(exc)
+            if problem is not None:
+                trusted = f"the CA in s3.ca_cert '{opts.ca_cert}'" if opts.ca_cert else "the system's CAs"
+                raise SinkError(
+                    f"the TLS certificate of S3 endpoint {endpoint} is not trusted by {trusted} ({problem}): "
+                    "set s3.ca_cert (S3_CA_CERT) to the PEM of the CA that signed it, "
+                    "or s3.verify_ssl=false (S3_VERIFY_SSL=false) for a test endpoint"
+                ) from exc
             raise SinkError(
                 f"TLS handshake with S3 endpoint {endpoint} failed ({_network_reason(exc)}): "
                 "set s3.ca_cert to the CA bundle, or s3.verify_ssl=false for a test endpoint"

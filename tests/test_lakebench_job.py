@@ -1,0 +1,132 @@
+"""Lakebench's datagen Job contract: its arguments and environment mapped onto the normal config,
+and pods run through the entry point into the S3 test server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lakebench_ray.errors import ConfigError, UsageError
+from lakebench_ray.lakebench_job import job_layer, lakebench_num_files, load_job_config, parse_job_args
+
+from .conftest_s3 import AWS_ENV_VARS_TO_CLEAR
+from .helpers import ROOT
+
+BASE = ["--target-tb", "0.009766", "--bucket", "bronze"]
+
+
+def test_file_count_is_lakebench_formula():
+    # Scale 1 as Lakebench renders it ("0.009766" TiB): 20 files of 512 MiB, 160 of 64 MiB.
+    assert lakebench_num_files(0.009766, 512) == 20
+    assert lakebench_num_files(0.009766, 64) == 160
+    assert lakebench_num_files(0.09766, 512) == 200
+    assert lakebench_num_files(1e-9, 512) == 1  # never zero
+    assert lakebench_num_files(5 / 2**20, 1) == 5
+
+
+def test_arguments_map_onto_the_config():
+    config = load_job_config(
+        [*BASE, "--mode", "batch", "--file-size-mb", "64", "--payload-kb", "1", "--prefix", "customer/interactions/",
+         "--seed", "7", "--dirty-ratio", "0.1", "--total-nodes", "4", "--workers", "2", "--timestamp-start",
+         "2024-03-01", "--timestamp-end", "2024-04-01", "--resume", "--duration", "90"],
+        {"JOB_COMPLETION_INDEX": "3"},
+    )
+    assert config.num_files == 160 and config.file_size_mb == 64 and config.payload_kb == 1
+    assert config.output.uri == "s3://bronze" and config.output.prefix == "customer/interactions"
+    assert config.seed == 7 and config.dirty_ratio == 0.1
+    assert (config.partition.count, config.partition_index()) == (4, 3)
+    assert config.ray.num_actors == 2
+    assert (config.timestamp_start, config.timestamp_end) == ("2024-03-01", "2024-04-01")
+    assert config.resume is True and config.duration_s == 90
+
+
+def test_node_id_argument_wins_over_the_environment():
+    args = parse_job_args([*BASE, "--total-nodes", "3", "--node-id", "1"], {"JOB_COMPLETION_INDEX": "2"})
+    assert args.node_id == 1
+    assert parse_job_args([*BASE, "--total-nodes", "3"], {}).node_id is None
+    assert load_job_config([*BASE, "--total-nodes", "3"], {}).partition_index() == 0
+
+
+def test_workers_share_the_pod_cpus_or_use_a_cluster():
+    args = parse_job_args([*BASE, "--workers", "3"], {})
+    assert job_layer(args, {}, cpus=2)["ray"] == {"num_actors": 3, "cpus_per_actor": 0.6666}
+    assert job_layer(args, {}, cpus=4)["ray"] == {"num_actors": 3}
+    assert job_layer(args, {"RAY_ADDRESS": "10.0.0.1:6379"}, cpus=1)["ray"] == {"num_actors": 3}
+    continuous = parse_job_args([*BASE, "--mode", "continuous", "--workers", "3"], {})
+    assert job_layer(continuous, {}, cpus=2)["ray"] == {"num_actors": None}
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        ([*BASE, "--bogus", "1"], "unrecognized arguments: --bogus 1"),
+        ([*BASE, "--work", "2"], "unrecognized arguments: --work 2"),  # no prefix matching
+        (["--bucket", "b"], "the following arguments are required: --target-tb"),
+        ([*BASE, "--mode", "fast"], "argument --mode: invalid choice: 'fast'"),
+        ([*BASE, "--target-tb", "-1"], "argument --target-tb: must be greater than 0"),
+        ([*BASE, "--workers", "0"], "argument --workers: must be greater than 0"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(argv, needle):
+    with pytest.raises(UsageError, match=needle.replace("(", r"\(")):
+        parse_job_args(argv, {})
+
+
+def test_values_are_checked_like_any_config():
+    with pytest.raises(ConfigError, match="dirty_ratio: must be between 0 and 1"):
+        load_job_config([*BASE, "--dirty-ratio", "2"], {})
+    with pytest.raises(ConfigError, match="node id 4 is not below --total-nodes 4"):
+        parse_job_args([*BASE, "--total-nodes", "4"], {"JOB_COMPLETION_INDEX": "4"})
+
+
+def pod_env(s3_server, **extra: str) -> dict[str, str]:
+    """A pod's environment as Lakebench's Job sets it (S3_REGION, not AWS_REGION)."""
+    env = {k: v for k, v in os.environ.items() if k not in AWS_ENV_VARS_TO_CLEAR and k != "AWS_REGION"}
+    env.update(
+        AWS_ACCESS_KEY_ID=s3_server.access_key, AWS_SECRET_ACCESS_KEY=s3_server.secret_key,
+        AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/nonexistent", AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+        S3_ENDPOINT=s3_server.endpoint, S3_REGION=s3_server.region, S3_PATH_STYLE="true",
+    )
+    env.pop("RAY_ADDRESS", None)
+    env.update(extra)
+    return env
+
+
+def run_job(argv, env, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lakebench_ray", "lakebench-job", *argv], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_unknown_argument_refused_in_one_line_nothing_written(s3_server, s3_client, s3_bucket):
+    result = run_job(["--target-tb", "0.001", "--bucket", s3_bucket, "--threads", "4"], pod_env(s3_server))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "lakebench-ray: error: lakebench-job: unrecognized arguments: --threads 4 "
+        "(see lakebench-ray lakebench-job --help)"
+    ]
+    assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0
+
+
+@pytest.mark.slow
+def test_two_pods_write_the_lakebench_file_set(s3_server, s3_client, s3_bucket):
+    """Two pods of an Indexed Job (JOB_COMPLETION_INDEX 0 and 1) write 5 files between them."""
+    argv = ["--target-tb", repr(5 / 2**20), "--mode", "batch", "--file-size-mb", "1", "--payload-kb", "1",
+            "--bucket", s3_bucket, "--prefix", "customer/interactions/", "--seed", "42", "--dirty-ratio", "0.08",
+            "--total-nodes", "2", "--workers", "2"]
+    for index in (0, 1):
+        result = run_job(argv, pod_env(s3_server, JOB_COMPLETION_INDEX=str(index)))
+        assert result.returncode == 0, result.stderr
+        mine = [i for i in range(5) if i % 2 == index]
+        assert f"{len(mine)} of {len(mine)} files to write" in result.stdout
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="customer/interactions/part-")["Contents"]]
+    assert keys == [f"customer/interactions/part-{i:06d}.parquet" for i in range(5)]
+
+
+def test_the_translations_import_neither_ray_nor_boto3_nor_omegaconf():
+    code = ("import sys, lakebench_ray.lakebench_job, lakebench_ray.lakebench_config; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'boto3', 'botocore', 'omegaconf'}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
