@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lakebench_ray import layout
+
 from .conftest_s3 import AWS_ENV_VARS_TO_CLEAR
 from .helpers import ROOT
 
@@ -123,8 +125,8 @@ def test_rendered_job_pods_write_lakebench_files_over_tls(s3_tls_server, s3_tls_
     keys = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=s3_tls_bucket, Prefix="customer/interactions/"):
         keys += [o["Key"] for o in page.get("Contents", [])]
-    names = {k.rsplit("/", 1)[-1] for k in keys if "/_lakebench/" not in k}
-    assert all(k.startswith("customer/interactions/") for k in keys)
+    names = {k.rsplit("/", 1)[-1] for k in keys}
+    assert all(k.startswith("customer/interactions/part-") for k in keys)  # control files live elsewhere
     # Per pod: its planned ids and a gap-free run of its --duration ids, as Lakebench's generator.
     expected: set[str] = set()
     extras = []
@@ -137,8 +139,10 @@ def test_rendered_job_pods_write_lakebench_files_over_tls(s3_tls_server, s3_tls_
         expected |= lakebench_files(argv, index, cycles)
     assert names == expected, sorted(names ^ expected)
     assert len(names) == 7 + sum(extras) and sum(extras) > 0, extras
+    control = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=s3_tls_bucket, Prefix=layout.control_dir("customer/interactions") + "/") for o in page.get("Contents", [])]
     reports = [json.loads(client.get_object(Bucket=s3_tls_bucket, Key=k)["Body"].read())
-               for k in keys if k.rsplit("/", 1)[-1].startswith("report-")]
+               for k in control if k.rsplit("/", 1)[-1].startswith("report-")]
     assert len(reports) == PODS
 
     verify_env = {**base_env, **s3_tls_server.env}

@@ -30,6 +30,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lakebench_ray import layout
+
 from .helpers import ROOT
 
 pytestmark = pytest.mark.slow
@@ -248,6 +250,6 @@ def test_job_submitted_to_a_stock_cluster_succeeds(stock_head, tmp_path):
     assert status == "SUCCEEDED", logs[-4000:]
     files = sorted(p.name for p in (out / "customer" / "interactions").glob("part-*.parquet"))
     assert files == [f"part-{i:06d}.parquet" for i in range(3)]
-    report = json.loads((out / "customer" / "interactions" / "_lakebench" / "report.json").read_text())
+    report = json.loads((out / layout.report_key("customer/interactions")).read_text())
     assert report["files_written"] == 3
     assert "done: 3 files written" in logs
