@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Rows per second per core: the Ray Dataset (``materialize``, ``write_parquet``) against the
-actor pool (``generate``) on the same files, in the same run, on a local Ray.
+actor pool (``generate``) on the same files, in the same run, on a local Ray. Files go to tmpfs
+(``/dev/shm``) unless ``--dir`` says otherwise.
 
     python scripts/bench_dataset.py                     # 8 files of 64 MiB, 2 CPUs
     python scripts/bench_dataset.py --files 16 --file-mb 128 --cpus 2 --rounds 2
@@ -28,6 +29,8 @@ def main() -> int:
     parser.add_argument("--file-mb", type=float, default=64)
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                        help="where files are written (default: tmpfs, so the disk does not set the pace)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
 
@@ -39,7 +42,7 @@ def main() -> int:
              log_to_driver=False)
     results: dict[str, list[float]] = {"actor pool (generate)": [], "dataset.materialize()": [],
                                        "dataset.write_parquet()": []}
-    with tempfile.TemporaryDirectory(prefix="lakebench-bench-dataset-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="lakebench-bench-dataset-", dir=args.dir) as tmp:
         settings = [f"num_files={args.files}", f"file_size_mb={args.file_mb}", "progress=false"]
 
         def pool(round_: int) -> float:
