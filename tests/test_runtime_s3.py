@@ -31,7 +31,7 @@ def ray_s3(s3_server):
     saved = {name: os.environ.get(name) for name in s3_server.env}
     os.environ.update(s3_server.env)
     try:
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     finally:
         for name, value in saved.items():
             if value is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 
 from ..errors import CheckpointMismatchError, SinkError
@@ -108,7 +109,15 @@ class CheckpointActor:
         self._checkpoint.completed = set(completed)
 
     def record(self, file_id: int) -> None:
-        self._checkpoint.record(file_id)
+        try:
+            self._checkpoint.record(file_id)
+        except SinkError as exc:  # a periodic save; the id is kept and the next save retries
+            logging.getLogger(__name__).warning("checkpoint save failed, retried with the next one: %s", exc)
+
+    def record_many(self, file_ids: list[int]) -> int:
+        """After a restart (the constructor ran again): the driver sends what this run completed."""
+        self._checkpoint.completed.update(file_ids)
+        return len(self._checkpoint.completed)
 
     def flush(self) -> int:
         self._checkpoint.flush()

@@ -7,9 +7,7 @@ import datetime as dt
 import json
 import logging
 import itertools
-import os
 import secrets
-import socket
 import sys
 import time
 from typing import Optional
@@ -20,14 +18,22 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ..config import Config
 from ..core import build_loyalty_table
 from ..core.plan import in_partition, parse_file_name
-from ..errors import ConfigError, GenerationFailed
+from ..errors import GenerationFailed, Interrupted, StorageOutage, StorageUnavailable
 from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
+from . import cluster
 from .actors import GeneratorActor
 from .checkpoint import Checkpoint, CheckpointActor, checkpoint_key, metadata_dir
 from .metrics import RunMetrics
-from .pool import FilePool, PoolSettings
+from .pool import FilePool, OutageGate, PoolSettings, StopRequested
 from .progress import Progress
+from .recorder import CheckpointRecorder
+from .signals import StopSignals
+
+#: Restarts of the checkpoint actor before the driver keeps the checkpoint itself.
+CHECKPOINT_ACTOR_RESTARTS = 3
+#: Seconds the generator actors get to die after a stop before their uploads are aborted anyway.
+STOP_GRACE_S = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -71,28 +77,32 @@ def report_key(prefix: str, count: int = 1, index: int = 0) -> str:
     return f"{metadata_dir(prefix)}/{name}"
 
 
-def _check_ray_address(address: Optional[str]) -> None:
-    """Fail fast with one line when the Ray address does not answer (``ray.init`` would wait for
-    minutes and then fail deep inside Ray)."""
-    if not address or address in ("auto", "local"):
-        return
-    target = address.split("://", 1)[-1].rstrip("/")
-    host, _, port = target.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"ray.address: '{address}' is not HOST:PORT (the GCS address, e.g. 10.0.0.5:6379) or 'auto'")
-    try:
-        socket.create_connection((host, int(port)), timeout=10).close()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError(f"cannot reach Ray at {target} ({reason}): check ray.address or RAY_ADDRESS") from None
+def is_storage_outage(exc: BaseException) -> bool:
+    """A storage error that may pass, also when it arrives wrapped from an actor."""
+    return isinstance(exc, StorageUnavailable) or isinstance(getattr(exc, "cause", None), StorageUnavailable)
 
 
-def _init_ray(config: Config) -> bool:
-    """Connect to (or start) Ray; returns whether this call started it (and so must stop it)."""
-    if ray.is_initialized():
-        return False
-    ray.init(address=config.ray.address, logging_level=logging.WARNING, log_to_driver=True)
-    return True
+def _storage_step(store: Store, budget_s: float, what: str, step):
+    """Run one storage step of the driver (clean-up, checkpoint, report); while the storage does
+    not answer, wait (probing with backoff) for at most ``budget_s`` seconds."""
+    since, delay = None, 1.0
+    while True:
+        try:
+            return step()
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it is an outage
+            reason = store.probe() if is_storage_outage(exc) else None
+            if reason is None:
+                raise
+        now = time.monotonic()
+        since = since or now
+        if now - since >= budget_s:
+            raise StorageOutage(
+                f"{store.describe('')} did not answer for {now - since:.0f}s while {what} ({reason}): "
+                "run again with resume=true once it is back (outage_budget_s sets how long to wait)"
+            ) from None
+        log.warning("storage does not answer while %s (%s): retrying in %.0fs", what, reason, delay)
+        time.sleep(delay)
+        delay = min(10.0, delay * 2)
 
 
 def _cleanup_partials(store: Store, prefix: str, plan: RunPlan) -> int:
@@ -146,42 +156,77 @@ def generate(config: Config, *, out=None) -> Report:
     """Generate the dataset described by ``config``; returns the :class:`Report`.
 
     Works inside an already-initialised Ray (and leaves it running) or starts/joins one.
-    Raises :class:`~lakebench_ray.errors.LakebenchError` subclasses for anything the user can fix.
+    Raises :class:`~lakebench_ray.errors.LakebenchError` subclasses for anything the user can fix;
+    SIGTERM/SIGINT (in the main thread) end it with :class:`~lakebench_ray.errors.Interrupted`
+    after in-flight files are aborted and the checkpoint is saved.
     """
-    out = out or sys.stdout
+    with StopSignals() as signals:
+        return _generate(config, out or sys.stdout, signals)
+
+
+def _interrupted(signals: StopSignals, done: int, total: int, saved: bool) -> Interrupted:
+    state = "checkpointed" if saved else "NOT checkpointed (the storage did not answer)"
+    return Interrupted(
+        f"stopped by {signals.name}: {done} of {total} files done and {state}, files in flight discarded; "
+        "run again with resume=true to finish",
+        signals.signum,
+    )
+
+
+def _generate(config: Config, out, signals: StopSignals) -> Report:
     started = time.monotonic()
+    # Everything that can be refused is checked before anything is written: the plan (sizes
+    # against format and storage limits), the Ray address, then the store.
+    loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+    plan = make_plan(config, loyalty)
     if not ray.is_initialized():
-        _check_ray_address(config.ray.address or os.environ.get("RAY_ADDRESS"))
+        cluster.resolve_address(config.ray.address)
     spec = config.store_spec()
     store = open_store(**spec)
     store.preflight()
     prefix = config.output.prefix.strip("/")
 
-    loyalty = build_loyalty_table(config.seed, config.customer_id_max)
-    plan = make_plan(config, loyalty)
     key = checkpoint_key(prefix, plan.partition_count, plan.partition_index)
     every = (config.checkpoint.every_files, config.checkpoint.every_seconds)
     # Loaded and checked against this config before Ray starts: a mismatch stops the run before
     # any work, and nothing is ever written over a foreign checkpoint.
     done_before = Checkpoint(store, key, plan.fingerprint).load(config.resume)
-    own_ray = _init_ray(config)
+    if signals.requested:
+        raise _interrupted(signals, len(done_before), len(plan.file_ids), saved=True)
+    own_ray = cluster.connect(config.ray.address)
+    signals.install()  # ray.init put its own SIGTERM handler in place of ours
+    budget = config.outage_budget_s
     pool: Optional[FilePool] = None
-    ckpt = None
+    recorder: Optional[CheckpointRecorder] = None
     finished = False
     try:
+        waiting_for = cluster.check_actor_fits(config.ray.cpus_per_actor)
+        if waiting_for:
+            print(f"lakebench-ray: {waiting_for}", file=out, flush=True)
+        run_id = secrets.token_hex(3)
         # Pinned to the driver's node: it lives and dies with the driver, never with a worker.
+        # Restarted when lost (its constructor gets the files done before this run; the driver
+        # sends again what this run did, see CheckpointRecorder).
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        ckpt = ray.remote(num_cpus=0, max_restarts=0)(CheckpointActor).options(scheduling_strategy=here).remote(
+        ckpt = ray.remote(num_cpus=0, max_restarts=CHECKPOINT_ACTOR_RESTARTS, max_task_retries=0)(
+            CheckpointActor
+        ).options(name=f"lakebench-checkpoint-{run_id}", scheduling_strategy=here).remote(
             spec, key, plan.fingerprint, *every, sorted(done_before)
         )
+
+        def local_checkpoint() -> Checkpoint:
+            checkpoint = Checkpoint(store, key, plan.fingerprint, every_files=every[0], every_seconds=every[1])
+            checkpoint.completed = set(done_before)
+            return checkpoint
+
+        recorder = CheckpointRecorder(ckpt, local_checkpoint)
         todo = [i for i in plan.file_ids if i not in done_before]
-        _cleanup_partials(store, prefix, plan)
+        _storage_step(store, budget, "removing unfinished files", lambda: _cleanup_partials(store, prefix, plan))
 
         loyalty_ref = ray.put(loyalty)
         params = plan.params.as_dict()
         actor_cls = ray.remote(num_cpus=config.ray.cpus_per_actor, max_restarts=0, max_task_retries=0)(GeneratorActor)
 
-        run_id = secrets.token_hex(3)
         serial = itertools.count()
 
         def make_actor():
@@ -195,12 +240,11 @@ def generate(config: Config, *, out=None) -> Report:
         metrics.set_remaining(len(todo))
         planned = set(plan.file_ids)
         results: list[dict] = []
-        record_refs = []
 
         def on_result(result: dict) -> None:
             results.append(result)
             if result["file_id"] in planned:  # sustained-mode extras are not part of the dataset plan
-                record_refs.append(ckpt.record.remote(result["file_id"]))
+                recorder.record(result["file_id"])
             progress.update(files=int(result["file_id"] in planned), rows=result["rows"], nbytes=result["bytes"])
             metrics.file_written(result["rows"], result["bytes"])
             metrics.set_remaining(len(planned) - progress.files)
@@ -219,9 +263,13 @@ def generate(config: Config, *, out=None) -> Report:
             max_actors=config.ray.max_actors,
             cpus_per_actor=config.ray.cpus_per_actor,
             max_attempts=config.ray.max_file_attempts,
+            waiting_for=waiting_for,
         )
+        gate = OutageGate(is_outage=is_storage_outage, probe=store.probe, budget_s=budget,
+                          describe=f"the storage at {store.describe(prefix)}")
         pool = FilePool(make_actor, settings, on_result=on_result, on_retry=on_retry, on_actors=on_actors,
-                        want_actors=_autoscaler_request(config.ray.cpus_per_actor))
+                        want_actors=_autoscaler_request(config.ray.cpus_per_actor),
+                        should_stop=lambda: signals.requested, outage=gate)
         print(
             f"lakebench-ray: {len(todo)} of {len(plan.file_ids)} files to write "
             f"({plan.files.rows_per_file:,} rows, ~{plan.files.file_bytes / 2**20:.0f} MiB each) "
@@ -231,15 +279,30 @@ def generate(config: Config, *, out=None) -> Report:
         )
         pool_started = time.monotonic()
         extra = _sustained_ids(config, plan, started) if config.duration_s else None
-        failed = pool.run(todo, more=extra) if (todo or extra) else []
+        try:
+            failed = pool.run(todo, more=extra) if (todo or extra) else []
+        except StopRequested:
+            pool.abort(STOP_GRACE_S)  # kill the writers; their uploads are aborted just below
+            saved = True
+            try:
+                if store.probe() is None:
+                    _cleanup_partials(store, prefix, plan)
+                    recorder.flush(timeout=10)
+                else:
+                    saved = False
+            except Exception as exc:  # noqa: BLE001 - say what was saved, not a second traceback
+                log.warning("could not finish cleaning up after %s: %s", signals.name, exc)
+                saved = False
+            finished = True  # nothing more to save in the finally block
+            progress.close()
+            raise _interrupted(signals, progress.files, len(plan.file_ids), saved) from None
         generation_seconds = time.monotonic() - pool_started
         pool.shutdown()
         # Writers that died mid-file (lost actors, nodes) leave temp files / open uploads behind;
         # every writer of this partition has stopped now.
-        _cleanup_partials(store, prefix, plan)
+        _storage_step(store, budget, "removing unfinished files", lambda: _cleanup_partials(store, prefix, plan))
         metrics.failed(len(failed))
-        ray.get(record_refs)
-        ray.get(ckpt.flush.remote())
+        _storage_step(store, budget, "saving the checkpoint", recorder.flush)
         progress.close()
         seconds = time.monotonic() - started
         written_bytes = sum(r["bytes"] for r in results)
@@ -259,7 +322,8 @@ def generate(config: Config, *, out=None) -> Report:
             files=sorted(results, key=lambda r: r["file_id"]),
         )
         report.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        store.put_bytes(report_key(prefix, plan.partition_count, plan.partition_index), report.to_json().encode())
+        report_name = report_key(prefix, plan.partition_count, plan.partition_index)
+        _storage_step(store, budget, "writing the report", lambda: store.put_bytes(report_name, report.to_json().encode()))
         if failed:
             names = ", ".join(f"part-{f.file_id:06d} ({f.cause})" for f in failed[:5])
             more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
@@ -270,10 +334,12 @@ def generate(config: Config, *, out=None) -> Report:
     finally:
         if pool is not None:
             pool.shutdown()
-        if ckpt is not None and not finished:
-            # Interrupted (Ctrl-C, an error): keep what completed so resume=true skips it.
+        if recorder is not None and not finished:
+            # Stopped by an error: keep what completed so resume=true skips it (bounded: the
+            # storage may be what failed).
             try:
-                ray.get(ckpt.flush.remote(), timeout=30)
+                if store.probe() is None:
+                    recorder.flush(timeout=10)
             except Exception as exc:  # the checkpoint has its own last flush; never mask the cause
                 log.warning("could not save the checkpoint on the way out: %s", exc)
         if own_ray:
