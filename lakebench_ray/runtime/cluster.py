@@ -7,6 +7,7 @@ on no node waits forever. Here each of those becomes one line, in seconds, sayin
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -100,7 +101,11 @@ def connect(configured: Optional[str]) -> bool:
 
 
 def _has_autoscaler() -> bool:
-    """Whether an autoscaler serves this cluster (v2 says so in the GCS; v1 publishes a status)."""
+    """Whether an autoscaler that can add nodes serves this cluster.
+
+    Autoscaler v2 says so in the GCS. v1 publishes a status in the internal KV, but every local
+    head runs one too, over a read-only provider whose node types are the nodes themselves
+    (``node_<node id>``); only a status naming other node types means nodes can be added."""
     try:
         from ray.autoscaler.v2.utils import is_autoscaler_v2
 
@@ -112,9 +117,13 @@ def _has_autoscaler() -> bool:
         from ray._private.ray_constants import DEBUG_AUTOSCALING_STATUS
         from ray.experimental.internal_kv import _internal_kv_get
 
-        return bool(_internal_kv_get(DEBUG_AUTOSCALING_STATUS))
+        raw = _internal_kv_get(DEBUG_AUTOSCALING_STATUS)
+        if not raw:
+            return False
+        mapping = (json.loads(raw).get("autoscaler_report") or {}).get("node_type_mapping") or {}
     except Exception:  # noqa: BLE001
         return False
+    return any(node_type != f"node_{node_id}" for node_id, node_type in mapping.items())
 
 
 def largest_node_cpus() -> float:

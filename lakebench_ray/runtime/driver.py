@@ -176,23 +176,14 @@ def _interrupted(signals: StopSignals, done: int, total: int, saved: bool) -> In
 def _generate(config: Config, out, signals: StopSignals) -> Report:
     started = time.monotonic()
     # Everything that can be refused is checked before anything is written: the plan (sizes
-    # against format and storage limits), the Ray address, then the store.
+    # against format and storage limits), the Ray address and cluster, then the store.
     loyalty = build_loyalty_table(config.seed, config.customer_id_max)
     plan = make_plan(config, loyalty)
-    if not ray.is_initialized():
-        cluster.resolve_address(config.ray.address)
     spec = config.store_spec()
     store = open_store(**spec)
-    store.preflight()
     prefix = config.output.prefix.strip("/")
-
     key = checkpoint_key(prefix, plan.partition_count, plan.partition_index)
     every = (config.checkpoint.every_files, config.checkpoint.every_seconds)
-    # Loaded and checked against this config before Ray starts: a mismatch stops the run before
-    # any work, and nothing is ever written over a foreign checkpoint.
-    done_before = Checkpoint(store, key, plan.fingerprint).load(config.resume)
-    if signals.requested:
-        raise _interrupted(signals, len(done_before), len(plan.file_ids), saved=True)
     own_ray = cluster.connect(config.ray.address)
     signals.install()  # ray.init put its own SIGTERM handler in place of ours
     budget = config.outage_budget_s
@@ -201,6 +192,12 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
     finished = False
     try:
         waiting_for = cluster.check_actor_fits(config.ray.cpus_per_actor)
+        store.preflight()
+        # Loaded and checked against this config before any work: a mismatch stops the run, and
+        # nothing is ever written over a foreign checkpoint.
+        done_before = Checkpoint(store, key, plan.fingerprint).load(config.resume)
+        if signals.requested:
+            raise _interrupted(signals, len(done_before), len(plan.file_ids), saved=True)
         if waiting_for:
             print(f"lakebench-ray: {waiting_for}", file=out, flush=True)
         run_id = secrets.token_hex(3)
@@ -267,9 +264,12 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
         )
         gate = OutageGate(is_outage=is_storage_outage, probe=store.probe, budget_s=budget,
                           describe=f"the storage at {store.describe(prefix)}")
+        def on_note(text: str) -> None:  # beside the progress line, not on stderr (kept for errors)
+            print(f"lakebench-ray: {text}", file=out, flush=True)
+
         pool = FilePool(make_actor, settings, on_result=on_result, on_retry=on_retry, on_actors=on_actors,
                         want_actors=_autoscaler_request(config.ray.cpus_per_actor),
-                        should_stop=lambda: signals.requested, outage=gate)
+                        should_stop=lambda: signals.requested, outage=gate, on_note=on_note)
         print(
             f"lakebench-ray: {len(todo)} of {len(plan.file_ids)} files to write "
             f"({plan.files.rows_per_file:,} rows, ~{plan.files.file_bytes / 2**20:.0f} MiB each) "

@@ -101,6 +101,7 @@ class FilePool:
         want_actors: Callable[[int], None] = lambda n: None,
         should_stop: Callable[[], bool] = lambda: False,
         outage: Optional[OutageGate] = None,
+        on_note: Callable[[str], None] = lambda text: log.warning("%s", text),
     ):
         self._make_actor = make_actor
         self.settings = settings
@@ -113,6 +114,7 @@ class FilePool:
         self._attempts: collections.Counter[int] = collections.Counter()
         self._last_grow = 0.0
         self._should_stop = should_stop
+        self._note = on_note
         self._outage = outage
         self._outage_since: Optional[float] = None
         self._outage_cause = ""
@@ -247,8 +249,8 @@ class FilePool:
                 )
             elif now - last_note >= self.settings.waiting_note_s:
                 last_note = now
-                log.warning("%s (%.0fs so far)", self.settings.waiting_for or
-                            f"waiting for {self.settings.cpus_per_actor:g} free CPUs for a generator actor", now - last_alive)
+                what = self.settings.waiting_for or f"waiting for {self.settings.cpus_per_actor:g} free CPUs for a generator actor"
+                self._note(f"{what} ({now - last_alive:.0f}s so far)")
             if not self._in_flight:
                 time.sleep(0.1)
                 continue
@@ -290,7 +292,8 @@ class FilePool:
         self._outage_cause = reason
         self._probe_every = gate.first_probe_s
         self._next_probe = self._outage_since + self._probe_every
-        log.warning("%s does not answer (%s): pausing the run and probing it", gate.describe, reason)
+        self._note(f"{gate.describe} does not answer ({reason}): pausing, probing it until it is back "
+                   f"(at most {gate.budget_s:g}s, outage_budget_s)")
         return True
 
     def _wait_out_outage(self, remaining: int) -> None:
@@ -302,7 +305,7 @@ class FilePool:
             return
         reason = gate.probe()
         if reason is None:
-            log.warning("%s answers again after %.0fs: resuming the run", gate.describe, time.monotonic() - since)
+            self._note(f"{gate.describe} answers again after {time.monotonic() - since:.0f}s: resuming")
             self._outage_since = None
             return
         self._outage_cause = reason

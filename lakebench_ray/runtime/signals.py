@@ -38,10 +38,10 @@ class StopSignals:
     def _handle(self, signum, frame) -> None:  # noqa: ARG002 - the signal module's signature
         if self.signum is None:
             self.signum = signum
-            log.warning("%s received: stopping (no new files; aborting those in flight; saving the checkpoint)",
+            log.info("%s received: stopping (no new files; aborting those in flight; saving the checkpoint)",
                         signal.Signals(signum).name)
         else:
-            log.warning("%s received again: already stopping", signal.Signals(signum).name)
+            log.info("%s received again: already stopping", signal.Signals(signum).name)
 
     def install(self) -> None:
         """(Re)install the handlers: ``ray.init`` replaces the SIGTERM handler with its own."""
