@@ -725,7 +725,9 @@ class S3ObjectWriter(ObjectWriter):
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._full_key, UploadId=self._upload_id)
         except _botocore_errors() as exc:
             if _error_code(exc) != "NoSuchUpload":
-                log.warning(
+                # Unreachable storage is reported once by the run; this upload goes with the
+                # next clean-up either way.
+                (log.info if _is_unavailable(exc) else log.warning)(
                     "could not abort the multipart upload of %s (%s); S3Store.cleanup_partials removes it later",
                     self.location,
                     _reason(exc),
