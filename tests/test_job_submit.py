@@ -1,4 +1,5 @@
-"""`ray job submit` against a head started by the test (`ray start --head`, dashboard on loopback)."""
+"""`ray job submit` against a head started by the test (`ray start --head --block` in its own
+process group, dashboard on loopback)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,11 @@ import pytest
 import ray
 
 from .helpers import ROOT
+from .multinode import wait_for
+from .rayhead import RayHead, free_port
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ray_cli(*args: str, env: dict, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -30,20 +27,25 @@ def ray_cli(*args: str, env: dict, timeout: float = 180) -> subprocess.Completed
 
 
 @pytest.fixture(scope="module")
-def head(tmp_path_factory):
-    ray.shutdown()  # this module's head is the only Ray on the machine while it runs
+def head():
+    """A head of this module's own (its own process group; stopped by signalling that group)."""
+    ray.shutdown()  # a driver of the shared local runtime would only compete for the 2 CPUs
     env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}")  # `python` is this venv's
-    port, dashboard = free_port(), free_port()
-    started = ray_cli(
-        "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--dashboard-host=127.0.0.1",
-        f"--dashboard-port={dashboard}", "--num-cpus=2", "--include-dashboard=true", "--disable-usage-stats", env=env,
-    )
-    assert started.returncode == 0, started.stderr
-    address = f"http://127.0.0.1:{dashboard}"
-    try:
+    env.pop("RAY_ADDRESS", None)
+    dashboard = free_port()
+    with RayHead("--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=2",
+                 "--include-dashboard=true", env=env):
+        address = f"http://127.0.0.1:{dashboard}"
+        wait_for(lambda: _answers(dashboard), 90, "the dashboard", interval=0.5)
         yield address, env
-    finally:
-        ray_cli("stop", "--force", env=env)
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def submit(address: str, env: dict, *generate_args: str) -> str:
