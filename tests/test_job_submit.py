@@ -92,3 +92,4 @@ def test_job_with_bad_config_fails_with_one_line(head, tmp_path):
     logs = ray_cli("job", "logs", "--address", address, job, env=env).stdout
     assert "lakebench-ray: error: unknown config key 'scal': did you mean 'scale'?" in logs
     assert "Traceback" not in logs
+

@@ -7,10 +7,13 @@ on no node waits forever. Here each of those becomes one line, in seconds, sayin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import socket
+import sys
+import tempfile
 import time
 from typing import Optional
 
@@ -83,20 +86,59 @@ def resolve_address(configured: Optional[str]) -> Optional[str]:
     return address
 
 
+@contextlib.contextmanager
+def _stderr_to(file):
+    """Send file descriptor 2 to ``file`` for a while: Ray's C++ core logs there directly (a
+    foreign cluster means a retry warning a second for ~20 s), which a Python handler cannot catch."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        os.dup2(file.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _last_message(path: str) -> str:
+    """The text of the last warning or error line Ray's core logged (``[time W pid tid] file:line: text``)."""
+    try:
+        with open(path, errors="replace") as handle:
+            lines = [line.strip() for line in handle if line.strip()]
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if line.startswith("[") and "] " in line:
+            return line.split("] ", 1)[1].split(": ", 1)[-1][:200]
+    return lines[-1][:200] if lines else ""
+
+
 def connect(configured: Optional[str]) -> bool:
     """Join (or start) Ray; returns whether this call started it, and so must stop it."""
     if ray.is_initialized():
         return False
     address = resolve_address(configured)
-    try:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
-    except Exception as exc:  # noqa: BLE001 - Ray raises many types here (version mismatch, timeouts)
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        where = address or "the local Ray"
-        raise ClusterError(
-            f"cannot join Ray at {where} ({text[:300]}): is it a Ray of this environment "
-            f"(same Ray and Python versions)? Otherwise {_PRIVATE}"
-        ) from None
+    with tempfile.NamedTemporaryFile(prefix="lakebench-ray-init-", suffix=".log", delete=False) as log_file:
+        try:
+            with _stderr_to(log_file):
+                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+        except Exception as exc:  # noqa: BLE001 - Ray raises many types here (version mismatch, timeouts)
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            said = _last_message(log_file.name)
+            where = address or "the local Ray"
+            kept = f"; Ray's messages are in {log_file.name}" if said else ""
+            raise ClusterError(
+                f"cannot join Ray at {where} ({said or text[:300]}){kept}: is it a Ray of this environment (same "
+                f"Ray and Python versions, same authentication: RAY_AUTH_MODE, RAY_AUTH_TOKEN)? Otherwise {_PRIVATE}"
+            ) from None
+    # Joined: whatever Ray said on the way belongs on stderr after all.
+    with open(log_file.name, "rb") as said:
+        text = said.read()
+    os.unlink(log_file.name)
+    if text:
+        sys.stderr.buffer.write(text) if hasattr(sys.stderr, "buffer") else sys.stderr.write(text.decode(errors="replace"))
+        sys.stderr.flush()
     return True
 
 
