@@ -12,7 +12,7 @@ import json
 import logging
 import time
 
-from ..errors import CheckpointMismatchError, SinkError
+from ..errors import CheckpointMismatchError, SinkError, StorageUnavailable
 from ..sinks import Store
 
 CHECKPOINT_FORMAT = 1
@@ -112,7 +112,9 @@ class CheckpointActor:
         try:
             self._checkpoint.record(file_id)
         except SinkError as exc:  # a periodic save; the id is kept and the next save retries
-            logging.getLogger(__name__).warning("checkpoint save failed, retried with the next one: %s", exc)
+            # An outage is reported once by the driver; other failures deserve a warning here.
+            level = logging.INFO if isinstance(exc, StorageUnavailable) else logging.WARNING
+            logging.getLogger(__name__).log(level, "checkpoint save failed, retried with the next one: %s", exc)
 
     def record_many(self, file_ids: list[int]) -> int:
         """After a restart (the constructor ran again): the driver sends what this run completed."""

@@ -101,6 +101,22 @@ def _stderr_to(file):
         os.close(saved)
 
 
+@contextlib.contextmanager
+def _keep_sigterm_handler():
+    """``ray.init`` replaces the driver's SIGTERM handler with one that calls ``sys.exit`` from
+    wherever the process is; keep ours (a flag the run checks) in place while it starts."""
+    utils = getattr(getattr(ray, "_private", None), "utils", None)
+    original = getattr(utils, "set_sigterm_handler", None)
+    if original is None:
+        yield
+        return
+    utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    finally:
+        utils.set_sigterm_handler = original
+
+
 def _last_message(path: str) -> str:
     """The text of the last warning or error line Ray's core logged (``[time W pid tid] file:line: text``)."""
     try:
@@ -121,7 +137,7 @@ def connect(configured: Optional[str]) -> bool:
     address = resolve_address(configured)
     with tempfile.NamedTemporaryFile(prefix="lakebench-ray-init-", suffix=".log", delete=False) as log_file:
         try:
-            with _stderr_to(log_file):
+            with _stderr_to(log_file), _keep_sigterm_handler():
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
         except Exception as exc:  # noqa: BLE001 - Ray raises many types here (version mismatch, timeouts)
             text = " ".join(str(exc).split()) or type(exc).__name__

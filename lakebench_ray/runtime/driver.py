@@ -82,11 +82,13 @@ def is_storage_outage(exc: BaseException) -> bool:
     return isinstance(exc, StorageUnavailable) or isinstance(getattr(exc, "cause", None), StorageUnavailable)
 
 
-def _storage_step(store: Store, budget_s: float, what: str, step):
+def _storage_step(store: Store, budget_s: float, what: str, step, stop=lambda: None):
     """Run one storage step of the driver (clean-up, checkpoint, report); while the storage does
-    not answer, wait (probing with backoff) for at most ``budget_s`` seconds."""
+    not answer, wait (probing with backoff) for at most ``budget_s`` seconds, or until ``stop()``
+    raises (a signal: waiting out an outage must not outlast Kubernetes' grace period)."""
     since, delay = None, 1.0
     while True:
+        stop()
         try:
             return step()
         except Exception as exc:  # noqa: BLE001 - re-raised unless it is an outage
@@ -101,7 +103,9 @@ def _storage_step(store: Store, budget_s: float, what: str, step):
                 "run again with resume=true once it is back (outage_budget_s sets how long to wait)"
             ) from None
         log.warning("storage does not answer while %s (%s): retrying in %.0fs", what, reason, delay)
-        time.sleep(delay)
+        for _ in range(int(delay / 0.1)):  # in small steps, so a signal is seen at once
+            stop()
+            time.sleep(0.1)
         delay = min(10.0, delay * 2)
 
 
@@ -218,7 +222,11 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
 
         recorder = CheckpointRecorder(ckpt, local_checkpoint)
         todo = [i for i in plan.file_ids if i not in done_before]
-        _storage_step(store, budget, "removing unfinished files", lambda: _cleanup_partials(store, prefix, plan))
+        def stop_now() -> None:
+            if signals.requested:
+                raise _interrupted(signals, len(done_before), len(plan.file_ids), saved=False)
+
+        _storage_step(store, budget, "removing unfinished files", lambda: _cleanup_partials(store, prefix, plan), stop_now)
 
         loyalty_ref = ray.put(loyalty)
         params = plan.params.as_dict()
@@ -300,9 +308,13 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
         pool.shutdown()
         # Writers that died mid-file (lost actors, nodes) leave temp files / open uploads behind;
         # every writer of this partition has stopped now.
-        _storage_step(store, budget, "removing unfinished files", lambda: _cleanup_partials(store, prefix, plan))
+        def stop_late() -> None:
+            if signals.requested:
+                raise _interrupted(signals, progress.files, len(plan.file_ids), saved=False)
+
+        _storage_step(store, budget, "removing unfinished files", lambda: _cleanup_partials(store, prefix, plan), stop_late)
         metrics.failed(len(failed))
-        _storage_step(store, budget, "saving the checkpoint", recorder.flush)
+        _storage_step(store, budget, "saving the checkpoint", recorder.flush, stop_late)
         progress.close()
         seconds = time.monotonic() - started
         written_bytes = sum(r["bytes"] for r in results)
@@ -323,7 +335,8 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
         )
         report.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         report_name = report_key(prefix, plan.partition_count, plan.partition_index)
-        _storage_step(store, budget, "writing the report", lambda: store.put_bytes(report_name, report.to_json().encode()))
+        _storage_step(store, budget, "writing the report",
+                      lambda: store.put_bytes(report_name, report.to_json().encode()), stop_late)
         if failed:
             names = ", ".join(f"part-{f.file_id:06d} ({f.cause})" for f in failed[:5])
             more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
