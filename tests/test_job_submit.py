@@ -32,6 +32,9 @@ def head():
     ray.shutdown()  # a driver of the shared local runtime would only compete for the 2 CPUs
     env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}")  # `python` is this venv's
     env.pop("RAY_ADDRESS", None)
+    # `ray job stop` sends SIGTERM, then SIGKILL after this many seconds (default 3): give the
+    # driver Kubernetes' grace period, as a deployment should.
+    env["RAY_JOB_STOP_WAIT_TIME_S"] = "30"
     dashboard = free_port()
     with RayHead("--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=2",
                  "--include-dashboard=true", env=env):
@@ -66,7 +69,7 @@ def wait_status(address: str, env: dict, job_id: str, timeout: float = 240) -> s
         result = ray_cli("job", "status", "--address", address, job_id, env=env)
         text = (result.stdout + result.stderr).lower()
         for status in ("succeeded", "failed", "stopped"):
-            if f"job '{job_id.lower()}' {status}" in text:
+            if f"job '{job_id.lower()}' {status}" in text or f"job '{job_id.lower()}' was {status}" in text:
                 return status.upper()
         time.sleep(1)
     raise AssertionError(f"job {job_id} did not finish in {timeout}s")
@@ -93,3 +96,25 @@ def test_job_with_bad_config_fails_with_one_line(head, tmp_path):
     assert "lakebench-ray: error: unknown config key 'scal': did you mean 'scale'?" in logs
     assert "Traceback" not in logs
 
+
+
+def test_job_stop_saves_the_checkpoint(head, tmp_path):
+    """`ray job stop` sends the driver SIGTERM: it stops, aborts what is in flight and saves
+    the checkpoint, so a resumed job finishes the set."""
+    address, env = head
+    out = tmp_path / "bronze"
+    args = [f"output.uri={out}", "num_files=60", "rows_per_file=6000", "payload_kb=2", "customer_id_max=20000",
+            "checkpoint.every_files=1", "ray.num_actors=1"]
+    job = submit(address, env, *args)
+    data = out / "customer" / "interactions"
+    checkpoint = data / "_lakebench" / "checkpoint.json"
+    wait_for(lambda: checkpoint.exists() and json.loads(checkpoint.read_text())["count"] >= 1, 180, "a first file")
+    stopped = ray_cli("job", "stop", "--address", address, job, env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert wait_status(address, env, job) == "STOPPED"
+    logs = ray_cli("job", "logs", "--address", address, job, env=env).stdout
+    assert "lakebench-ray: error: stopped by SIGTERM" in logs and "Traceback" not in logs, logs[-2000:]
+    assert not [p.name for p in data.iterdir() if p.name.startswith(".")], "temp files left behind"
+    saved = json.loads(checkpoint.read_text())["completed"]
+    assert 1 <= len(saved) < 60
+    assert set(saved) <= {int(p.name[5:11]) for p in data.glob("part-*.parquet")}

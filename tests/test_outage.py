@@ -12,6 +12,7 @@ import time
 import pytest
 
 import lakebench_ray
+from lakebench_ray.runtime.checkpoint import checkpoint_key
 
 from .conftest_s3 import AWS_ENV_VARS_TO_CLEAR
 from .helpers import ROOT, file_bytes, sha256
@@ -50,7 +51,7 @@ def checkpointed(client, bucket: str) -> int:
     import json
 
     try:
-        body = client.get_object(Bucket=bucket, Key=f"{PREFIX}/_lakebench/checkpoint.json")["Body"].read()
+        body = client.get_object(Bucket=bucket, Key=checkpoint_key(PREFIX))["Body"].read()
     except Exception:  # noqa: BLE001 - not there yet
         return 0
     return json.loads(body)["count"]

@@ -18,11 +18,15 @@ import pytest
 import ray
 
 import lakebench_ray
+from lakebench_ray.runtime.checkpoint import checkpoint_key
+from lakebench_ray.runtime.driver import report_key
 
 from .helpers import ROOT, file_bytes, sha256
 from .multinode import Background, checkpoint_count, wait_for
 
 PREFIX = "customer/interactions"
+# Where the run keeps its checkpoint and report, as the runtime names them.
+CHECKPOINT, REPORT = checkpoint_key(PREFIX), report_key(PREFIX)
 ARGS = ["rows_per_file=6000", "payload_kb=2", "customer_id_max=20000", "checkpoint.every_files=1", "ray.num_actors=1"]
 
 
@@ -65,7 +69,7 @@ def test_sigterm_stops_cleanly_and_resumes(tmp_path):
     out = tmp_path / "run"
     args = [f"output.uri={out}", "num_files=10", *ARGS, "progress=false"]
     proc = start([*args, "ray.address=local"])
-    checkpoint = out / PREFIX / "_lakebench" / "checkpoint.json"
+    checkpoint = out / CHECKPOINT
     seconds, stderr = stop(proc, signal.SIGTERM, lambda: checkpoint_count(checkpoint) >= 1)
     print(f"SIGTERM to exit: {seconds:.1f}s")
     assert proc.returncode == 128 + signal.SIGTERM
@@ -88,7 +92,7 @@ def test_sigterm_stops_cleanly_and_resumes(tmp_path):
 def test_sigint_on_s3_leaves_no_open_upload(s3_env, s3_server, s3_bucket, s3_client, tmp_path):
     args = [f"output.uri=s3://{s3_bucket}", "num_files=8", *ARGS, "s3.part_size_mb=5", "progress=false"]
     proc = start([*args, "ray.address=local"], env=dict(os.environ, **s3_server.env))
-    key = f"{PREFIX}/_lakebench/checkpoint.json"
+    key = CHECKPOINT
 
     def uploading() -> bool:
         return bool(s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads"))
@@ -115,7 +119,7 @@ def test_checkpoint_actor_lost_mid_run(ray_local, tmp_path, restart, caplog):
     checkpoint. Either way: a complete checkpoint and a report, no ActorDiedError."""
     config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", "num_files=12", *ARGS, "progress=false"])
     run = Background(config)
-    checkpoint = tmp_path / PREFIX / "_lakebench" / "checkpoint.json"
+    checkpoint = tmp_path / CHECKPOINT
     wait_for(lambda: checkpoint_count(checkpoint) >= 2, 120, "two files checkpointed")
     ray.kill(checkpoint_actor(), no_restart=not restart)
     assert checkpoint_count(checkpoint) < 8 and run.thread.is_alive(), "the run ended before the actor was lost"
@@ -125,4 +129,4 @@ def test_checkpoint_actor_lost_mid_run(ray_local, tmp_path, restart, caplog):
         assert "the driver keeps the checkpoint from now on" in caplog.text
     assert report.ok and report.files_written == 12
     assert json.loads(checkpoint.read_text())["completed"] == list(range(12))
-    assert json.loads((tmp_path / PREFIX / "_lakebench" / "report.json").read_text())["files_written"] == 12
+    assert json.loads((tmp_path / REPORT).read_text())["files_written"] == 12
