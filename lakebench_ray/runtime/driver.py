@@ -18,14 +18,15 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ..config import Config
 from ..core import build_loyalty_table
 from ..core.plan import in_partition, parse_file_name
-from ..errors import GenerationFailed, Interrupted, StorageOutage, StorageUnavailable
+from ..errors import GenerationFailed, Interrupted
 from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
 from . import cluster
 from .actors import GeneratorActor
 from .checkpoint import Checkpoint, CheckpointActor, checkpoint_key, metadata_dir
 from .metrics import RunMetrics
-from .pool import FilePool, OutageGate, PoolSettings, StopRequested
+from .outage import outage_gate, storage_step
+from .pool import FilePool, PoolSettings, StopRequested
 from .progress import Progress
 from .recorder import CheckpointRecorder
 from .signals import StopSignals
@@ -75,38 +76,6 @@ class Report:
 def report_key(prefix: str, count: int = 1, index: int = 0) -> str:
     name = "report.json" if count == 1 else f"report-{index:04d}-of-{count:04d}.json"
     return f"{metadata_dir(prefix)}/{name}"
-
-
-def is_storage_outage(exc: BaseException) -> bool:
-    """A storage error that may pass, also when it arrives wrapped from an actor."""
-    return isinstance(exc, StorageUnavailable) or isinstance(getattr(exc, "cause", None), StorageUnavailable)
-
-
-def _storage_step(store: Store, budget_s: float, what: str, step, stop=lambda: None):
-    """Run one storage step of the driver (clean-up, checkpoint, report); while the storage does
-    not answer, wait (probing with backoff) for at most ``budget_s`` seconds, or until ``stop()``
-    raises (a signal: waiting out an outage must not outlast Kubernetes' grace period)."""
-    since, delay = None, 1.0
-    while True:
-        stop()
-        try:
-            return step()
-        except Exception as exc:  # noqa: BLE001 - re-raised unless it is an outage
-            reason = store.probe() if is_storage_outage(exc) else None
-            if reason is None:
-                raise
-        now = time.monotonic()
-        since = since or now
-        if now - since >= budget_s:
-            raise StorageOutage(
-                f"{store.describe('')} did not answer for {now - since:.0f}s while {what} ({reason}): "
-                "run again with resume=true once it is back (outage_budget_s sets how long to wait)"
-            ) from None
-        log.warning("storage does not answer while %s (%s): retrying in %.0fs", what, reason, delay)
-        for _ in range(int(delay / 0.1)):  # in small steps, so a signal is seen at once
-            stop()
-            time.sleep(0.1)
-        delay = min(10.0, delay * 2)
 
 
 def _cleanup_partials(store: Store, prefix: str, plan: RunPlan) -> int:
@@ -226,7 +195,7 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
             if signals.requested:
                 raise _interrupted(signals, len(done_before), len(plan.file_ids), saved=False)
 
-        _storage_step(store, budget, "removing unfinished files", lambda: _cleanup_partials(store, prefix, plan), stop_now)
+        storage_step(store, budget, "removing unfinished files", lambda: _cleanup_partials(store, prefix, plan), stop_now)
 
         loyalty_ref = ray.put(loyalty)
         params = plan.params.as_dict()
@@ -270,8 +239,7 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
             max_attempts=config.ray.max_file_attempts,
             waiting_for=waiting_for,
         )
-        gate = OutageGate(is_outage=is_storage_outage, probe=store.probe, budget_s=budget,
-                          describe=f"the storage at {store.describe(prefix)}")
+        gate = outage_gate(store, prefix, budget)
         def on_note(text: str) -> None:  # beside the progress line, not on stderr (kept for errors)
             print(f"lakebench-ray: {text}", file=out, flush=True)
 
@@ -312,9 +280,9 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
             if signals.requested:
                 raise _interrupted(signals, progress.files, len(plan.file_ids), saved=False)
 
-        _storage_step(store, budget, "removing unfinished files", lambda: _cleanup_partials(store, prefix, plan), stop_late)
+        storage_step(store, budget, "removing unfinished files", lambda: _cleanup_partials(store, prefix, plan), stop_late)
         metrics.failed(len(failed))
-        _storage_step(store, budget, "saving the checkpoint", recorder.flush, stop_late)
+        storage_step(store, budget, "saving the checkpoint", recorder.flush, stop_late)
         progress.close()
         seconds = time.monotonic() - started
         written_bytes = sum(r["bytes"] for r in results)
@@ -335,7 +303,7 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
         )
         report.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         report_name = report_key(prefix, plan.partition_count, plan.partition_index)
-        _storage_step(store, budget, "writing the report",
+        storage_step(store, budget, "writing the report",
                       lambda: store.put_bytes(report_name, report.to_json().encode()), stop_late)
         if failed:
             names = ", ".join(f"part-{f.file_id:06d} ({f.cause})" for f in failed[:5])
