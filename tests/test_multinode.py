@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+
 import pytest
 import ray
 from ray.cluster_utils import Cluster
@@ -17,12 +20,20 @@ ARGS = ["rows_per_file=30000", "payload_kb=2", "customer_id_max=20000", "progres
 
 
 @pytest.fixture
-def cluster():
+def cluster(monkeypatch):
+    """A multi-node cluster in a temp dir of its own: ``Cluster`` records its head in
+    ``RAY_TMPDIR/ray/ray_current_cluster`` and deletes that file at shutdown, which would
+    re-point (then forget) the default address of a Ray the user runs."""
     ray.shutdown()  # the shared local runtime makes way for this test's cluster
+    private = tempfile.mkdtemp(prefix="lbray-")  # short: Ray's socket paths live below it
+    monkeypatch.setenv("RAY_TMPDIR", private)
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "_system_config": FAST_FAILURE})
-    yield c
-    ray.shutdown()
-    c.shutdown()
+    try:
+        yield c
+    finally:
+        ray.shutdown()
+        c.shutdown()
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def expected_hashes(config) -> dict[str, str]:
