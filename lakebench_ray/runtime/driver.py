@@ -164,7 +164,8 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
     recorder: Optional[CheckpointRecorder] = None
     finished = False
     try:
-        waiting_for = cluster.check_actor_fits(config.ray.cpus_per_actor)
+        # A Ray this run started has no autoscaler to wait for.
+        waiting_for = cluster.check_actor_fits(config.ray.cpus_per_actor, grace_s=0 if own_ray else cluster.AUTOSCALER_GRACE_S)
         store.preflight()
         # Loaded and checked against this config before any work: a mismatch stops the run, and
         # nothing is ever written over a foreign checkpoint.
