@@ -120,3 +120,38 @@ def test_outage_beyond_budget_fails_in_one_line(own_s3):
     assert "did not answer for" in line and "file(s) of this run remain" in line and "resume=true" in line, line
     assert "Connection refused" in line or "cannot connect" in line, line
     assert seconds < 90, seconds
+
+
+def test_sigterm_during_an_outage_exits_at_once(own_s3):
+    """Waiting out an outage never outlasts Kubernetes' grace period: SIGTERM while paused ends
+    the run in one line, saying the checkpoint could not be saved."""
+    import signal
+    import threading
+
+    server, info, bucket = own_s3
+    client = info.client()
+    proc = start(bucket, info, "num_files=8")
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: checkpointed(client, bucket) >= 1 or proc.poll() is not None, 180, "a first file", interval=0.2)
+        assert proc.poll() is None
+        server.stop()
+        wait_for(lambda: any("pausing" in line for line in seen) or proc.poll() is not None, 120, "the pause")
+        assert proc.poll() is None, seen
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        seconds = time.monotonic() - sent
+        stderr = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    print(f"SIGTERM during an outage to exit: {seconds:.1f}s")
+    assert proc.returncode == 128 + signal.SIGTERM
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lakebench-ray: error: stopped by SIGTERM"), stderr
+    assert "NOT checkpointed" in lines[0]
+    assert seconds < 20, seconds
