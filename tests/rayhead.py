@@ -79,7 +79,7 @@ class RayHead:
         except OSError:
             return ""
 
-    def stop(self, grace: float = 20.0) -> None:
+    def stop(self, grace: float = 8.0) -> None:
         """SIGTERM to this head's process group, SIGKILL to whatever is left after ``grace``."""
         proc, self.proc = self.proc, None
         if proc is None:

@@ -52,10 +52,14 @@ def _answers(port: int) -> bool:
 
 
 def submit(address: str, env: dict, *generate_args: str) -> str:
-    result = ray_cli(
-        "job", "submit", "--address", address, "--working-dir", ".", "--no-wait", "--",
-        "python", "-m", "lakebench_ray", "generate", *generate_args, env=env,
-    )
+    for _ in range(60):  # the dashboard answers before the head's job agent is up: bounded retries
+        result = ray_cli(
+            "job", "submit", "--address", address, "--working-dir", ".", "--no-wait", "--",
+            "python", "-m", "lakebench_ray", "generate", *generate_args, env=env,
+        )
+        if result.returncode == 0 or "No available agent" not in result.stderr + result.stdout:
+            break
+        time.sleep(1)
     assert result.returncode == 0, result.stderr + result.stdout
     for word in (result.stdout + result.stderr).split():
         if word.strip("'\"").startswith("raysubmit_"):
