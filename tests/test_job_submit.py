@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import ray
 
+from lakebench_ray.runtime.checkpoint import checkpoint_key
+
 from .helpers import ROOT
 from .multinode import wait_for
 from .rayhead import RayHead, free_port
@@ -111,7 +113,7 @@ def test_job_stop_saves_the_checkpoint(head, tmp_path):
             "checkpoint.every_files=1", "ray.num_actors=1"]
     job = submit(address, env, *args)
     data = out / "customer" / "interactions"
-    checkpoint = data / "_lakebench" / "checkpoint.json"
+    checkpoint = out / checkpoint_key("customer/interactions")
     wait_for(lambda: checkpoint.exists() and json.loads(checkpoint.read_text())["count"] >= 1, 180, "a first file")
     stopped = ray_cli("job", "stop", "--address", address, job, env=env)
     assert stopped.returncode == 0, stopped.stderr
