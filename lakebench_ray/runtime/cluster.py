@@ -91,7 +91,11 @@ def _stderr_to(file):
     """Send file descriptor 2 to ``file`` for a while: Ray's C++ core logs there directly (a
     foreign cluster means a retry warning a second for ~20 s), which a Python handler cannot catch."""
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all (a daemon): nothing to keep clean
+        yield
+        return
     try:
         os.dup2(file.fileno(), 2)
         yield
