@@ -147,3 +147,29 @@ def test_actor_larger_than_any_node_fails_at_once(ray_local, tmp_path):
 
 def test_all_refusals_are_lakebench_errors():
     assert issubclass(ConfigError, LakebenchError) and issubclass(ClusterError, LakebenchError)
+
+
+def test_actors_that_cannot_start_stop_the_run(ray_local):
+    """Workers that cannot build a generator actor (as on a Ray of another environment, where
+    the package does not import) end the run after a few tries, in one line."""
+    from lakebench_ray.runtime.pool import FilePool, PoolSettings
+
+    class Foreign:
+        def __init__(self):
+            raise ImportError("No module named 'lakebench_ray'")
+
+        def ready(self):  # pragma: no cover - never reached
+            return ""
+
+    cls = ray_local.remote(num_cpus=0, max_restarts=0)(Foreign)
+    pool = FilePool(cls.remote, PoolSettings(num_actors=1, max_actors=None, cpus_per_actor=1, max_attempts=1,
+                                             grow_interval_s=0.1),
+                    on_result=lambda result: None)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ClusterError, match="no generator actor could start on this Ray") as info:
+            pool.run([0, 1])
+    finally:
+        pool.shutdown()
+    assert "No module named 'lakebench_ray'" in str(info.value) and "\n" not in str(info.value)
+    assert time.monotonic() - started < 60

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import re
 import time
 from typing import Any, Callable, Iterable, Optional
 
@@ -85,6 +86,15 @@ def _cause(exc: BaseException) -> str:
         return f"{type(inner).__name__}: {text[-1] if text else ''}".strip()
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _start_cause(exc: BaseException) -> str:
+    """Why an actor did not start: for an error in its constructor, the traceback's last line
+    (e.g. ``ImportError: No module named ...``), which Ray puts after a long first line."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+    if len(lines) > 1 and "creation task" in lines[0]:
+        return lines[-1]
+    return _cause(exc)
 
 
 class FilePool:
@@ -192,7 +202,7 @@ class FilePool:
                 self._start_failures += 1
                 if not self._started_ever and self._start_failures >= MAX_START_FAILURES:
                     raise ClusterError(
-                        f"no generator actor could start on this Ray ({_cause(exc)}): are its workers running "
+                        f"no generator actor could start on this Ray ({_start_cause(exc)}): are its workers running "
                         "this environment (same Python, Ray and lakebench-ray)? Otherwise set ray.address=local "
                         "to start a private Ray"
                     ) from None
