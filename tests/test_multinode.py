@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import time
 
 import pytest
 import ray
@@ -33,7 +35,11 @@ def cluster(monkeypatch):
     finally:
         ray.shutdown()
         c.shutdown()
-        shutil.rmtree(private, ignore_errors=True)
+        for _ in range(20):  # bounded: a node's last log writer may recreate its session dir
+            shutil.rmtree(private, ignore_errors=True)
+            time.sleep(0.25)
+            if not os.path.exists(private):
+                break
 
 
 def expected_hashes(config) -> dict[str, str]:
