@@ -4,16 +4,30 @@
 core (``lakebench_ray.core``, ``lakebench_ray.format``) works without Ray, boto3 or OmegaConf.
 """
 
-from .errors import CheckpointMismatchError, ConfigError, GenerationFailed, LakebenchError, SinkError
+from .errors import (
+    CheckpointMismatchError,
+    ClusterError,
+    ConfigError,
+    GenerationFailed,
+    Interrupted,
+    LakebenchError,
+    SinkError,
+    StorageOutage,
+    StorageUnavailable,
+)
 from .version import __version__
 
 __all__ = [
     "CheckpointMismatchError",
+    "ClusterError",
     "ConfigError",
     "GenerationFailed",
+    "Interrupted",
     "LakebenchError",
     "Report",
     "SinkError",
+    "StorageOutage",
+    "StorageUnavailable",
     "__version__",
     "dataset",
     "generate",

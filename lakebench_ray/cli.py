@@ -235,7 +235,7 @@ def _run(command, args) -> int:
         cause = getattr(exc, "cause", None)
         message = str(cause if isinstance(cause, LakebenchError) else exc).strip().splitlines()
         print(f"lakebench-ray: error: {message[-1] if message else type(exc).__name__}", file=sys.stderr)
-        return EXIT_FAILED
+        return getattr(exc, "exit_code", EXIT_FAILED)
     except BrokenPipeError:  # output piped into e.g. head
         sys.stderr.close()
         return 0

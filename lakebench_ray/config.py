@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -82,6 +83,7 @@ class Config:
     timestamp_live_window_s: float = 60.0
     resume: bool = False
     duration_s: Optional[float] = None
+    outage_budget_s: float = 300.0
     progress: bool = True
     output: OutputConfig = field(default_factory=OutputConfig)
     s3: S3Config = field(default_factory=S3Config)
@@ -100,7 +102,15 @@ class Config:
         """The partition this run makes: ``partition.index``, else ``JOB_COMPLETION_INDEX``."""
         if self.partition.index is not None:
             return self.partition.index
-        return int(os.environ.get("JOB_COMPLETION_INDEX", "0")) if self.partition.count > 1 else 0
+        if self.partition.count == 1:
+            return 0
+        raw = os.environ.get("JOB_COMPLETION_INDEX", "0").strip()
+        if not raw.isdigit():  # isdigit: no sign, no spaces, no "1e3"
+            raise ConfigError(
+                f"JOB_COMPLETION_INDEX: {raw!r} is not a whole number: set it to the partition index "
+                "(Kubernetes Indexed Job) or pass partition.index"
+            )
+        return int(raw)
 
     def gen_params(self, rows_per_file: int, row_group_rows: int) -> GenParams:
         return GenParams(
@@ -173,9 +183,21 @@ def _translate(exc: OmegaConfBaseException, source: str) -> ConfigError:
     if isinstance(exc, ValidationError):
         detail = str(exc).splitlines()[0]
         value = getattr(exc, "value", None)
-        kind = detail.rsplit(" to ", 1)[-1] if " could not be converted to " in detail else "the expected type"
-        return ConfigError(f"{key}: {value!r} is not a valid {kind.lower()} (from {source})")
+        return ConfigError(f"{key}: {value!r} is not a valid {_expected_kind(detail)} (from {source})")
     return ConfigError(f"{key}: {str(exc).splitlines()[0]} (from {source})")
+
+
+def _expected_kind(detail: str) -> str:
+    """The type OmegaConf wanted, from its message: "... could not be converted to Integer" or
+    "Value 'maybe' is not a valid bool (type str)"."""
+    if " could not be converted to " in detail:
+        return detail.rsplit(" to ", 1)[-1].strip().lower()
+    if " is not a valid " in detail:
+        kind = detail.split(" is not a valid ", 1)[1].split(" (", 1)[0].strip().lower()
+        if kind == "bool":
+            return "boolean (true or false)"
+        return kind or "value"
+    return "value of this key's type"
 
 
 def _merge(base, layer, source: str):
@@ -252,14 +274,45 @@ def _positive(name: str, value, minimum=0, inclusive=False):
         raise ConfigError(f"{name}: must be {bound}, got {value}")
 
 
+#: Above this a plan is certainly a typo (10 million files of 1 MiB is already 10 TiB), and
+#: listing its ids would exhaust the driver's memory.
+MAX_FILES = 10_000_000
+
+
+def _finite(node: Any, prefix: str = "") -> None:
+    """Every float must be finite: ``inf``/``nan`` pass OmegaConf's type check but break sizing
+    arithmetic (overflow, or comparisons that are always false)."""
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        name = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            _finite(value, name + ".")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{name}: must be a finite number, got {value}")
+
+
+def _check_prefix(prefix: str) -> None:
+    """The prefix is a path below ``output.uri``: never above it, never absolute elsewhere."""
+    parts = [p for p in prefix.replace("\\", "/").split("/") if p]
+    if any(p in ("..", ".") for p in parts):
+        raise ConfigError(
+            f"output.prefix: '{prefix}' has a '.' or '..' part and would write outside output.uri: "
+            "give a plain relative path such as customer/interactions"
+        )
+    if any(ord(c) < 32 for c in prefix):
+        raise ConfigError(f"output.prefix: {prefix!r} contains control characters")
+
+
 def validate(config: Config) -> None:
     """Range checks that types alone do not catch; each failure names the key."""
+    _finite(config)
     _positive("scale", config.scale)
     _positive("file_size_mb", config.file_size_mb, 1, inclusive=True)
     _positive("num_files", config.num_files, 1, inclusive=True)
     _positive("rows_per_file", config.rows_per_file, 1, inclusive=True)
     _positive("row_group_mb", config.row_group_mb)
     _positive("duration_s", config.duration_s)
+    _positive("outage_budget_s", config.outage_budget_s, 0, inclusive=True)
     _positive("ray.num_actors", config.ray.num_actors, 1, inclusive=True)
     _positive("ray.max_actors", config.ray.max_actors, 1, inclusive=True)
     _positive("ray.cpus_per_actor", config.ray.cpus_per_actor)
@@ -285,6 +338,11 @@ def validate(config: Config) -> None:
         raise ConfigError(f"output.uri: scheme '{scheme}://' is not supported: use a local directory or s3://BUCKET")
     if config.timestamp_live and config.duration_s is None:
         raise ConfigError("timestamp_live: only sustained runs make live files: set duration_s too")
+    _check_prefix(config.output.prefix)
     # Generation parameters are checked by the core itself (one place for their rules).
     config.gen_params(rows_per_file=config.rows_per_file or 1, row_group_rows=1)
-    num_files_for_scale(config.scale, config.file_size_mb)
+    files = config.planned_files
+    if files > MAX_FILES:
+        raise ConfigError(
+            f"the plan has {files:,} files, more than {MAX_FILES:,}: lower scale or num_files, or raise file_size_mb"
+        )

@@ -39,3 +39,28 @@ class LeaseHeld(LakebenchError):
 
 class LeaseLost(LakebenchError):
     """This run's lease was taken over (it stopped renewing for longer than the lease lasts)."""
+
+
+class ClusterError(LakebenchError):
+    """Ray cannot be joined, or cannot ever run the run's actors."""
+
+
+class StorageUnavailable(SinkError):
+    """The storage did not answer (connection refused, timeouts, 5xx): it may come back, so the
+    run pauses and probes instead of spending every file's attempts."""
+
+
+class StorageOutage(LakebenchError):
+    """The storage stayed unavailable for longer than ``outage_budget_s``."""
+
+
+class Interrupted(LakebenchError):
+    """The run was stopped by a signal (SIGTERM from Kubernetes, SIGINT from Ctrl-C)."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

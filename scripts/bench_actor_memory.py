@@ -37,7 +37,7 @@ def main() -> int:
 
     import lakebench_ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     try:
         for label, uri in (("S3", "s3://actor-memory"), ("local", f"{scratch}/out")):
             for files, size in ((3, 512), (1, 2048)):

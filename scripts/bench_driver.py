@@ -27,7 +27,7 @@ def main() -> int:
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir())
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=args.actors, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=args.actors, include_dashboard=False, logging_level="ERROR")
     out = tempfile.mkdtemp(prefix="bench-driver-", dir=args.dir)
     tiny = ["rows_per_file=50", "payload_kb=0", "customer_id_max=1000", "progress=false", f"ray.num_actors={args.actors}"]
     try:

@@ -60,7 +60,7 @@ def main() -> int:
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=max(args.actors), include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=max(args.actors), include_dashboard=False, logging_level="ERROR")
     try:
         run(1, 1, min(args.file_mb, 32), args.dir)  # warm up workers and imports
         # Alternating rounds, best of each: the order of runs otherwise biases them (tmpfs pages,

@@ -11,6 +11,10 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 # Every Ray node of the tests binds and advertises 127.0.0.1 (loopback only): with "cluster" IP
 # detection off, Ray falls back to the localhost address for every node it starts.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# Never join a Ray the tests did not start: not a user's cluster named by RAY_ADDRESS, nor the
+# head recorded in RAY_TMPDIR/ray/ray_current_cluster (perhaps long dead). Commands the tests run
+# without ray.address start a private Ray; tests that want a cluster pass its address.
+os.environ["RAY_ADDRESS"] = "local"
 
 try:  # the S3 fixtures live beside this file
     from .conftest_s3 import *  # noqa: F401,F403
@@ -25,5 +29,5 @@ def ray_local():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", configure_logging=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING", configure_logging=False)
     yield ray

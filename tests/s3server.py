@@ -7,6 +7,7 @@ no pytest. Every wait is bounded in time and every loop in count.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import http.client
 import json
 import os
@@ -131,6 +132,7 @@ class SeaweedFS:
         self.proc: subprocess.Popen | None = None
         self.info: S3ServerInfo | None = None
         self._log = None
+        self._args: list[str] | None = None
 
     def __enter__(self) -> S3ServerInfo:
         return self.start()
@@ -198,11 +200,8 @@ class SeaweedFS:
             if self.tls:
                 args += [f"-s3.cert.file={self.tls[0]}", f"-s3.key.file={self.tls[1]}"]
             log_path = self.workdir / "weed.log"
-            self._log = open(log_path, "ab")
-            self.proc = subprocess.Popen(
-                args, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            self._args = args
+            self._spawn()
             endpoint = f"{'https' if self.tls else 'http'}://{LOOPBACK}:{ports['s3']}"
             self.info = S3ServerInfo(
                 endpoint=endpoint, region=self.region, access_key=access, secret_key=secret,
@@ -217,6 +216,26 @@ class SeaweedFS:
                 last_error = exc
                 self.stop()
         raise S3ServerError(f"SeaweedFS did not start: {last_error}")
+
+    def _spawn(self) -> None:
+        assert self._args is not None
+        self._log = open(self.workdir / "weed.log", "ab")
+        self.proc = subprocess.Popen(
+            self._args, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start_again(self) -> S3ServerInfo:
+        """After :meth:`stop`: the same server again (same ports, data directory and identities),
+        as after an outage. Returns once it answers signed requests."""
+        if self._args is None or self.info is None:
+            raise S3ServerError("start_again() needs a server that was started before")
+        if self.proc is not None and self.proc.poll() is None:
+            raise S3ServerError("the server is still running")
+        self._spawn()
+        self.info = dataclasses.replace(self.info, pid=self.proc.pid)
+        self._wait_ready()
+        return self.info
 
     def _log_tail(self, lines: int = 15) -> str:
         try:

@@ -1,4 +1,5 @@
-"""`ray job submit` against a head started by the test (`ray start --head`, dashboard on loopback)."""
+"""`ray job submit` against a head started by the test (`ray start --head --block` in its own
+process group, dashboard on loopback)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,14 @@ from pathlib import Path
 import pytest
 import ray
 
+from lakebench_ray.runtime.checkpoint import checkpoint_key
+
 from .helpers import ROOT
+from .multinode import wait_for
+from .rayhead import RayHead, free_port
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ray_cli(*args: str, env: dict, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -30,27 +29,39 @@ def ray_cli(*args: str, env: dict, timeout: float = 180) -> subprocess.Completed
 
 
 @pytest.fixture(scope="module")
-def head(tmp_path_factory):
-    ray.shutdown()  # this module's head is the only Ray on the machine while it runs
+def head():
+    """A head of this module's own (its own process group; stopped by signalling that group)."""
+    ray.shutdown()  # a driver of the shared local runtime would only compete for the 2 CPUs
     env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}")  # `python` is this venv's
-    port, dashboard = free_port(), free_port()
-    started = ray_cli(
-        "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--dashboard-host=127.0.0.1",
-        f"--dashboard-port={dashboard}", "--num-cpus=2", "--include-dashboard=true", "--disable-usage-stats", env=env,
-    )
-    assert started.returncode == 0, started.stderr
-    address = f"http://127.0.0.1:{dashboard}"
-    try:
+    env.pop("RAY_ADDRESS", None)
+    # `ray job stop` sends SIGTERM, then SIGKILL after this many seconds (default 3): give the
+    # driver Kubernetes' grace period, as a deployment should.
+    env["RAY_JOB_STOP_WAIT_TIME_S"] = "30"
+    dashboard = free_port()
+    with RayHead("--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=2",
+                 "--include-dashboard=true", env=env):
+        address = f"http://127.0.0.1:{dashboard}"
+        wait_for(lambda: _answers(dashboard), 90, "the dashboard", interval=0.5)
         yield address, env
-    finally:
-        ray_cli("stop", "--force", env=env)
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def submit(address: str, env: dict, *generate_args: str) -> str:
-    result = ray_cli(
-        "job", "submit", "--address", address, "--working-dir", ".", "--no-wait", "--",
-        "python", "-m", "lakebench_ray", "generate", *generate_args, env=env,
-    )
+    for _ in range(60):  # the dashboard answers before the head's job agent is up: bounded retries
+        result = ray_cli(
+            "job", "submit", "--address", address, "--working-dir", ".", "--no-wait", "--",
+            "python", "-m", "lakebench_ray", "generate", *generate_args, env=env,
+        )
+        if result.returncode == 0 or "No available agent" not in result.stderr + result.stdout:
+            break
+        time.sleep(1)
     assert result.returncode == 0, result.stderr + result.stdout
     for word in (result.stdout + result.stderr).split():
         if word.strip("'\"").startswith("raysubmit_"):
@@ -64,7 +75,7 @@ def wait_status(address: str, env: dict, job_id: str, timeout: float = 240) -> s
         result = ray_cli("job", "status", "--address", address, job_id, env=env)
         text = (result.stdout + result.stderr).lower()
         for status in ("succeeded", "failed", "stopped"):
-            if f"job '{job_id.lower()}' {status}" in text:
+            if f"job '{job_id.lower()}' {status}" in text or f"job '{job_id.lower()}' was {status}" in text:
                 return status.upper()
         time.sleep(1)
     raise AssertionError(f"job {job_id} did not finish in {timeout}s")
@@ -90,3 +101,26 @@ def test_job_with_bad_config_fails_with_one_line(head, tmp_path):
     logs = ray_cli("job", "logs", "--address", address, job, env=env).stdout
     assert "lakebench-ray: error: unknown config key 'scal': did you mean 'scale'?" in logs
     assert "Traceback" not in logs
+
+
+
+def test_job_stop_saves_the_checkpoint(head, tmp_path):
+    """`ray job stop` sends the driver SIGTERM: it stops, aborts what is in flight and saves
+    the checkpoint, so a resumed job finishes the set."""
+    address, env = head
+    out = tmp_path / "bronze"
+    args = [f"output.uri={out}", "num_files=60", "rows_per_file=6000", "payload_kb=2", "customer_id_max=20000",
+            "checkpoint.every_files=1", "ray.num_actors=1"]
+    job = submit(address, env, *args)
+    data = out / "customer" / "interactions"
+    checkpoint = out / checkpoint_key("customer/interactions")
+    wait_for(lambda: checkpoint.exists() and json.loads(checkpoint.read_text())["count"] >= 1, 180, "a first file")
+    stopped = ray_cli("job", "stop", "--address", address, job, env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert wait_status(address, env, job) == "STOPPED"
+    logs = ray_cli("job", "logs", "--address", address, job, env=env).stdout
+    assert "lakebench-ray: error: stopped by SIGTERM" in logs and "Traceback" not in logs, logs[-2000:]
+    assert not [p.name for p in data.iterdir() if p.name.startswith(".")], "temp files left behind"
+    saved = json.loads(checkpoint.read_text())["completed"]
+    assert 1 <= len(saved) < 60
+    assert set(saved) <= {int(p.name[5:11]) for p in data.glob("part-*.parquet")}

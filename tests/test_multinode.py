@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import time
+
 import pytest
 import ray
 from ray.cluster_utils import Cluster
@@ -17,12 +22,24 @@ ARGS = ["rows_per_file=30000", "payload_kb=2", "customer_id_max=20000", "progres
 
 
 @pytest.fixture
-def cluster():
+def cluster(monkeypatch):
+    """A multi-node cluster in a temp dir of its own: ``Cluster`` records its head in
+    ``RAY_TMPDIR/ray/ray_current_cluster`` and deletes that file at shutdown, which would
+    re-point (then forget) the default address of a Ray the user runs."""
     ray.shutdown()  # the shared local runtime makes way for this test's cluster
+    private = tempfile.mkdtemp(prefix="lbray-")  # short: Ray's socket paths live below it
+    monkeypatch.setenv("RAY_TMPDIR", private)
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "_system_config": FAST_FAILURE})
-    yield c
-    ray.shutdown()
-    c.shutdown()
+    try:
+        yield c
+    finally:
+        ray.shutdown()
+        c.shutdown()
+        for _ in range(20):  # bounded: a node's last log writer may recreate its session dir
+            shutil.rmtree(private, ignore_errors=True)
+            time.sleep(0.25)
+            if not os.path.exists(private):
+                break
 
 
 def expected_hashes(config) -> dict[str, str]:

@@ -21,6 +21,9 @@ from .parquet import write_file
 #: Target uncompressed size of the larger sample.
 _SAMPLE_BYTES = 12 * MIB
 _MIN_ROWS, _MAX_ROWS = 2_000, 100_000
+#: Largest uncompressed sample: with very large payloads (up to 1 MiB per row, 2 MiB of hex) fewer
+#: rows than _MIN_ROWS keep the sample's memory bounded and its string column under 2 GiB.
+_MAX_SAMPLE_BYTES = 64 * MIB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +43,9 @@ def _sample_size(params: GenParams, loyalty: np.ndarray, rows: int) -> int:
 
 def calibrate(params: GenParams, loyalty: np.ndarray, file_size_mb: float) -> Calibration:
     """Rows per file so that files come out at ``file_size_mb`` MiB (within a few percent)."""
-    big = int(min(_MAX_ROWS, max(_MIN_ROWS, _SAMPLE_BYTES // estimated_row_bytes(params.payload_bytes))))
+    row_bytes = estimated_row_bytes(params.payload_bytes)
+    floor = max(2, min(_MIN_ROWS, _MAX_SAMPLE_BYTES // row_bytes))
+    big = int(min(_MAX_ROWS, max(floor, _SAMPLE_BYTES // row_bytes)))
     small = big // 2
     size_small = _sample_size(params, loyalty, small)
     size_big = _sample_size(params, loyalty, big)

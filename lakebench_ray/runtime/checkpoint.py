@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 
 from .. import layout
-from ..errors import CheckpointMismatchError, SinkError
+from ..errors import CheckpointMismatchError, SinkError, StorageUnavailable
 from ..sinks import Store
 from ..sinks.base import ObjectStat
 
@@ -156,7 +157,18 @@ class CheckpointActor:
         self._checkpoint.files = {int(i): dict(r) for i, r in files.items()}
 
     def record(self, file_id: int, receipt: dict | None = None) -> None:
-        self._checkpoint.record(file_id, receipt)
+        try:
+            self._checkpoint.record(file_id, receipt)
+        except SinkError as exc:  # a periodic save; the file is kept and the next save retries
+            # An outage is reported once by the driver; other failures deserve a warning here.
+            level = logging.INFO if isinstance(exc, StorageUnavailable) else logging.WARNING
+            logging.getLogger(__name__).log(level, "checkpoint save failed, retried with the next one: %s", exc)
+
+    def record_many(self, files: dict) -> int:
+        """After a restart (the constructor ran again): the driver sends what this run completed,
+        file id -> receipt."""
+        self._checkpoint.files.update({int(i): dict(r) for i, r in files.items()})
+        return len(self._checkpoint.files)
 
     def flush(self) -> int:
         self._checkpoint.flush()

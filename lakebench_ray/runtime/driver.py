@@ -7,9 +7,7 @@ import datetime as dt
 import json
 import logging
 import itertools
-import os
 import secrets
-import socket
 import sys
 import time
 from typing import Optional
@@ -20,15 +18,24 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ..config import Config
 from ..core import build_loyalty_table
 from .. import layout
-from ..errors import ConfigError, GenerationFailed, LeaseLost
+from ..errors import GenerationFailed, Interrupted, LeaseLost
 from ..lease import Lease
 from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
+from . import cluster
 from .actors import GeneratorActor
 from .checkpoint import Checkpoint, CheckpointActor, confirm
 from .metrics import RunMetrics
-from .pool import FilePool, PoolSettings
+from .outage import outage_gate, storage_step
+from .pool import FilePool, PoolSettings, StopRequested
 from .progress import Progress
+from .recorder import CheckpointRecorder
+from .signals import StopSignals
+
+#: Restarts of the checkpoint actor before the driver keeps the checkpoint itself.
+CHECKPOINT_ACTOR_RESTARTS = 3
+#: Seconds the generator actors get to die after a stop before their uploads are aborted anyway.
+STOP_GRACE_S = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -69,30 +76,6 @@ class Report:
 
 
 report_key = layout.report_key
-
-
-def _check_ray_address(address: Optional[str]) -> None:
-    """Fail fast with one line when the Ray address does not answer (``ray.init`` would wait for
-    minutes and then fail deep inside Ray)."""
-    if not address or address in ("auto", "local"):
-        return
-    target = address.split("://", 1)[-1].rstrip("/")
-    host, _, port = target.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"ray.address: '{address}' is not HOST:PORT (the GCS address, e.g. 10.0.0.5:6379) or 'auto'")
-    try:
-        socket.create_connection((host, int(port)), timeout=10).close()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError(f"cannot reach Ray at {target} ({reason}): check ray.address or RAY_ADDRESS") from None
-
-
-def _init_ray(config: Config) -> bool:
-    """Connect to (or start) Ray; returns whether this call started it (and so must stop it)."""
-    if ray.is_initialized():
-        return False
-    ray.init(address=config.ray.address, logging_level=logging.WARNING, log_to_driver=True)
-    return True
 
 
 def _cleanup_partials(store: Store, prefix: str, plan: RunPlan) -> int:
@@ -175,45 +158,84 @@ def generate(config: Config, *, out=None) -> Report:
     """Generate the dataset described by ``config``; returns the :class:`Report`.
 
     Works inside an already-initialised Ray (and leaves it running) or starts/joins one.
-    Raises :class:`~lakebench_ray.errors.LakebenchError` subclasses for anything the user can fix.
+    Raises :class:`~lakebench_ray.errors.LakebenchError` subclasses for anything the user can fix;
+    SIGTERM/SIGINT (in the main thread) end it with :class:`~lakebench_ray.errors.Interrupted`
+    after in-flight files are aborted and the checkpoint is saved.
     """
-    out = out or sys.stdout
-    started = time.monotonic()
-    if not ray.is_initialized():
-        _check_ray_address(config.ray.address or os.environ.get("RAY_ADDRESS"))
-    spec = config.store_spec()
-    store = open_store(**spec)
-    store.preflight()
-    prefix = config.output.prefix.strip("/")
+    with StopSignals() as signals:
+        return _generate(config, out or sys.stdout, signals)
 
+
+def _interrupted(signals: StopSignals, done: int, total: int, saved: bool) -> Interrupted:
+    state = "checkpointed" if saved else "NOT checkpointed (the storage did not answer)"
+    return Interrupted(
+        f"stopped by {signals.name}: {done} of {total} files done and {state}, files in flight discarded; "
+        "run again with resume=true to finish",
+        signals.signum,
+    )
+
+
+def _generate(config: Config, out, signals: StopSignals) -> Report:
+    started = time.monotonic()
+    # Everything that can be refused is checked before anything is written: the plan (sizes
+    # against format and storage limits), the Ray address and cluster, then the store.
     loyalty = build_loyalty_table(config.seed, config.customer_id_max)
     plan = make_plan(config, loyalty)
+    spec = config.store_spec()
+    store = open_store(**spec)
+    prefix = config.output.prefix.strip("/")
     key = layout.checkpoint_key(prefix, plan.partition_count, plan.partition_index)
     every = (config.checkpoint.every_files, config.checkpoint.every_seconds)
+    budget = config.outage_budget_s
 
     def say(message: str) -> None:
         print(f"lakebench-ray: note: {message}", file=out, flush=True)
 
-    # One writer per prefix and partition, before anything is touched; a live holder is refused.
-    lease = Lease(store, prefix, plan.partition_count, plan.partition_index,
-                  ttl_s=config.checkpoint.lease_ttl_s).acquire(note=say)
-    own_ray = False
+    own_ray = cluster.connect(config.ray.address)
+    signals.install()  # ray.init put its own SIGTERM handler in place of ours
+    lease: Optional[Lease] = None
     pool: Optional[FilePool] = None
-    ckpt = None
+    recorder: Optional[CheckpointRecorder] = None
     finished = False
     try:
+        # A Ray this run started has no autoscaler to wait for.
+        waiting_for = cluster.check_actor_fits(config.ray.cpus_per_actor, grace_s=0 if own_ray else cluster.AUTOSCALER_GRACE_S)
+        store.preflight()
+        # One writer per prefix and partition, before anything is touched; a live holder is refused.
+        lease = Lease(store, prefix, plan.partition_count, plan.partition_index,
+                      ttl_s=config.checkpoint.lease_ttl_s).acquire(note=say)
         lease.start_renewing()
-        # Checked against this config before Ray starts: a mismatch stops the run before any work,
-        # and nothing is ever written over a foreign checkpoint.
+        # Checked against this config before any work: a mismatch stops the run, and nothing is
+        # ever written over a foreign checkpoint; saved with this run's fingerprint before any file.
         done_before = _start_checkpoint(store, prefix, key, plan, config, say)
-        own_ray = _init_ray(config)
+        if signals.requested:
+            raise _interrupted(signals, len(done_before), len(plan.file_ids), saved=True)
+        if waiting_for:
+            print(f"lakebench-ray: {waiting_for}", file=out, flush=True)
+        run_id = secrets.token_hex(3)
         # Pinned to the driver's node: it lives and dies with the driver, never with a worker.
+        # Restarted when lost (its constructor gets the files done before this run; the driver
+        # sends again what this run did, see CheckpointRecorder).
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        ckpt = ray.remote(num_cpus=0, max_restarts=0)(CheckpointActor).options(scheduling_strategy=here).remote(
+        ckpt = ray.remote(num_cpus=0, max_restarts=CHECKPOINT_ACTOR_RESTARTS, max_task_retries=0)(
+            CheckpointActor
+        ).options(name=f"lakebench-checkpoint-{run_id}", scheduling_strategy=here).remote(
             spec, key, plan.fingerprint, *every, {str(i): r for i, r in done_before.items()}
         )
+
+        def local_checkpoint() -> Checkpoint:
+            checkpoint = Checkpoint(store, key, plan.fingerprint, every_files=every[0], every_seconds=every[1])
+            checkpoint.files = dict(done_before)
+            return checkpoint
+
+        recorder = CheckpointRecorder(ckpt, local_checkpoint)
         todo = [i for i in plan.file_ids if i not in done_before]
-        removed = _cleanup_partials(store, prefix, plan)
+        def stop_now() -> None:
+            if signals.requested:
+                raise _interrupted(signals, len(done_before), len(plan.file_ids), saved=False)
+
+        removed = storage_step(store, budget, "removing unfinished files",
+                               lambda: _cleanup_partials(store, prefix, plan), stop_now)
         if removed:
             say(f"removed {removed} partial write(s) an earlier run of this partition left behind")
 
@@ -221,7 +243,6 @@ def generate(config: Config, *, out=None) -> Report:
         params = plan.params.as_dict()
         actor_cls = ray.remote(num_cpus=config.ray.cpus_per_actor, max_restarts=0, max_task_retries=0)(GeneratorActor)
 
-        run_id = secrets.token_hex(3)
         serial = itertools.count()
 
         def make_actor():
@@ -234,7 +255,6 @@ def generate(config: Config, *, out=None) -> Report:
         metrics.set_remaining(len(todo))
         planned = set(plan.file_ids)
         results: list[dict] = []
-        record_refs = []
 
         def on_result(result: dict) -> None:
             if lease.lost is not None:  # someone else writes here now: stop at once, record nothing
@@ -242,7 +262,7 @@ def generate(config: Config, *, out=None) -> Report:
             results.append(result)
             if result["file_id"] in planned:  # sustained-mode extras are not part of the dataset plan
                 receipt = {"size": result["bytes"], "crc32": result["crc32"], "tag": result["tag"]}
-                record_refs.append(ckpt.record.remote(result["file_id"], receipt))
+                recorder.record(result["file_id"], receipt)
             progress.update(files=int(result["file_id"] in planned), rows=result["rows"], nbytes=result["bytes"])
             metrics.file_written(result["rows"], result["bytes"])
             metrics.set_remaining(len(planned) - progress.files)
@@ -261,9 +281,15 @@ def generate(config: Config, *, out=None) -> Report:
             max_actors=config.ray.max_actors,
             cpus_per_actor=config.ray.cpus_per_actor,
             max_attempts=config.ray.max_file_attempts,
+            waiting_for=waiting_for,
         )
+        gate = outage_gate(store, prefix, budget)
+        def on_note(text: str) -> None:  # beside the progress line, not on stderr (kept for errors)
+            print(f"lakebench-ray: {text}", file=out, flush=True)
+
         pool = FilePool(make_actor, settings, on_result=on_result, on_retry=on_retry, on_actors=on_actors,
-                        want_actors=_autoscaler_request(config.ray.cpus_per_actor))
+                        want_actors=_autoscaler_request(config.ray.cpus_per_actor),
+                        should_stop=lambda: signals.requested, outage=gate, on_note=on_note)
         print(
             f"lakebench-ray: {len(todo)} of {len(plan.file_ids)} files to write "
             f"({plan.files.rows_per_file:,} rows, ~{plan.files.file_bytes / 2**20:.0f} MiB each) "
@@ -273,17 +299,36 @@ def generate(config: Config, *, out=None) -> Report:
         )
         pool_started = time.monotonic()
         extra = _sustained_ids(config, plan, started) if config.duration_s else None
-        failed = pool.run(todo, more=extra) if (todo or extra) else []
+        try:
+            failed = pool.run(todo, more=extra) if (todo or extra) else []
+        except StopRequested:
+            pool.abort(STOP_GRACE_S)  # kill the writers; their uploads are aborted just below
+            saved = True
+            try:
+                if store.probe() is None:
+                    _cleanup_partials(store, prefix, plan)
+                    recorder.flush(timeout=10)
+                else:
+                    saved = False
+            except Exception as exc:  # noqa: BLE001 - say what was saved, not a second traceback
+                log.warning("could not finish cleaning up after %s: %s", signals.name, exc)
+                saved = False
+            finished = True  # nothing more to save in the finally block
+            progress.close()
+            raise _interrupted(signals, progress.files, len(plan.file_ids), saved) from None
         generation_seconds = time.monotonic() - pool_started
         pool.shutdown()
         # Writers that died mid-file (lost actors, nodes) leave temp files / open uploads behind;
         # every writer of this partition has stopped now.
-        _cleanup_partials(store, prefix, plan)
+        def stop_late() -> None:
+            if signals.requested:
+                raise _interrupted(signals, progress.files, len(plan.file_ids), saved=False)
+
+        storage_step(store, budget, "removing unfinished files", lambda: _cleanup_partials(store, prefix, plan), stop_late)
         metrics.failed(len(failed))
-        ray.get(record_refs)
         if lease.lost is not None:
             raise _lease_lost(store, prefix, lease)
-        ray.get(ckpt.flush.remote())
+        storage_step(store, budget, "saving the checkpoint", recorder.flush, stop_late)
         progress.close()
         seconds = time.monotonic() - started
         written_bytes = sum(r["bytes"] for r in results)
@@ -303,7 +348,9 @@ def generate(config: Config, *, out=None) -> Report:
             files=sorted(results, key=lambda r: r["file_id"]),
         )
         report.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        store.put_bytes(report_key(prefix, plan.partition_count, plan.partition_index), report.to_json().encode())
+        report_name = report_key(prefix, plan.partition_count, plan.partition_index)
+        storage_step(store, budget, "writing the report",
+                      lambda: store.put_bytes(report_name, report.to_json().encode()), stop_late)
         if failed:
             names = ", ".join(f"part-{f.file_id:06d} ({f.cause})" for f in failed[:5])
             more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
@@ -314,15 +361,18 @@ def generate(config: Config, *, out=None) -> Report:
     finally:
         if pool is not None:
             pool.shutdown()
-        if ckpt is not None and not finished and lease.lost is None:
-            # Interrupted (Ctrl-C, an error): keep what completed so resume=true skips it.
+        if recorder is not None and not finished and (lease is None or lease.lost is None):
+            # Stopped by an error: keep what completed so resume=true skips it (bounded: the
+            # storage may be what failed).
             try:
-                ray.get(ckpt.flush.remote(), timeout=30)
+                if store.probe() is None:
+                    recorder.flush(timeout=10)
             except Exception as exc:  # the checkpoint has its own last flush; never mask the cause
                 log.warning("could not save the checkpoint on the way out: %s", exc)
         if own_ray:
             ray.shutdown()
-        lease.release()
+        if lease is not None:
+            lease.release()
 
 
 __all__ = ["Report", "generate"]

@@ -11,13 +11,41 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import re
 import time
 from typing import Any, Callable, Iterable, Optional
 
 import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import RayActorError, RayError, RayTaskError
+
+from ..errors import ClusterError, StorageOutage
 
 log = logging.getLogger(__name__)
+
+#: Actors that fail to start in a row, with none ever started, before the run gives up: a
+#: cluster whose workers cannot import this package (another environment) fails every one.
+MAX_START_FAILURES = 3
+
+
+class StopRequested(Exception):
+    """Raised out of :meth:`FilePool.run` when ``should_stop`` says so (a signal arrived)."""
+
+
+@dataclasses.dataclass
+class OutageGate:
+    """How the pool tells a storage outage from a bad file, and waits one out.
+
+    ``is_outage(exc)`` says whether an error may be the storage being away; ``probe()`` returns
+    None when the storage answers, else the reason. A failure counts against a file only when the
+    storage answered the probe: while it does not, the pool pauses (no new work, files requeued
+    without spending an attempt) and probes with backoff, for at most ``budget_s`` seconds."""
+
+    is_outage: Callable[[BaseException], bool]
+    probe: Callable[[], Optional[str]]
+    budget_s: float
+    describe: str = "the storage"
+    first_probe_s: float = 1.0
+    max_probe_s: float = 10.0
 
 
 @dataclasses.dataclass
@@ -31,6 +59,9 @@ class PoolSettings:
     startup_timeout_s: float = 600.0
     grow_interval_s: float = 2.0
     poll_s: float = 0.5
+    #: Said (logged) every ``waiting_note_s`` while no actor runs, e.g. "waiting for the autoscaler".
+    waiting_for: Optional[str] = None
+    waiting_note_s: float = 30.0
 
 
 @dataclasses.dataclass
@@ -57,6 +88,15 @@ def _cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
+def _start_cause(exc: BaseException) -> str:
+    """Why an actor did not start: for an error in its constructor, the traceback's last line
+    (e.g. ``ImportError: No module named ...``), which Ray puts after a long first line."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+    if len(lines) > 1 and "creation task" in lines[0]:
+        return lines[-1]
+    return _cause(exc)
+
+
 class FilePool:
     """Runs ``actor.generate(file_id)`` for every id on a changing set of actors."""
 
@@ -69,6 +109,9 @@ class FilePool:
         on_retry: Callable[[int, str], None] = lambda file_id, cause: None,
         on_actors: Callable[[int], None] = lambda n: None,
         want_actors: Callable[[int], None] = lambda n: None,
+        should_stop: Callable[[], bool] = lambda: False,
+        outage: Optional[OutageGate] = None,
+        on_note: Callable[[str], None] = lambda text: log.warning("%s", text),
     ):
         self._make_actor = make_actor
         self.settings = settings
@@ -80,7 +123,17 @@ class FilePool:
         self._in_flight: dict[Any, _Actor] = {}
         self._attempts: collections.Counter[int] = collections.Counter()
         self._last_grow = 0.0
+        self._should_stop = should_stop
+        self._note = on_note
+        self._outage = outage
+        self._outage_since: Optional[float] = None
+        self._outage_cause = ""
+        self._next_probe = 0.0
+        self._probe_every = 0.0
+        self._started_ever = False
+        self._start_failures = 0
         self.evicted = 0
+        self.outages = 0
 
     # -- actor management -------------------------------------------------------------------
     def _live(self) -> list[_Actor]:
@@ -144,9 +197,17 @@ class FilePool:
             actor = starting[ref]
             try:
                 actor.node_id = ray.get(ref)
-            except (RayActorError, RayTaskError) as exc:
+            except RayError as exc:  # any failure to start (RaySystemError too: "Actor creation cancelled")
                 self._evict(actor, _cause(exc))
+                self._start_failures += 1
+                if not self._started_ever and self._start_failures >= MAX_START_FAILURES:
+                    raise ClusterError(
+                        f"no generator actor could start on this Ray ({_start_cause(exc)}): are its workers running "
+                        "this environment (same Python, Ray and lakebench-ray)? Otherwise set ray.address=local "
+                        "to start a private Ray"
+                    ) from None
                 continue
+            self._started_ever = True
             self._on_actors(len(self._live()))
 
     # -- the loop --------------------------------------------------------------------------
@@ -156,15 +217,20 @@ class FilePool:
         pending = collections.deque(file_ids)
         failed: list[FailedFile] = []
         last_alive = time.monotonic()
+        last_note = last_alive
         self._maybe_grow(max(1, len(pending)), force=True)
         while True:
+            if self._should_stop():
+                raise StopRequested()
             self._check_started()
+            if self._outage_since is not None:
+                self._wait_out_outage(len(pending) + len(self._in_flight))
             # Sustained mode has unbounded work: grow to whatever the cluster offers.
             # (The autoscaler is asked only for what planned work and running actors need.)
             known = len(pending) + len(self._in_flight)
             unbounded = 1 << 30 if more is not None else 0
             self._maybe_grow(max(1, known + unbounded), demand=max(known, len(self._live())))
-            for actor in self._live():  # hand work to every idle live actor
+            for actor in self._live() if self._outage_since is None else ():  # hand work to idle actors
                 if actor.busy_with is not None:
                     continue
                 if not pending and more is not None:
@@ -183,13 +249,18 @@ class FilePool:
                 return failed
             if not pending and more is None:
                 self._release_idle()
+            now = time.monotonic()
             if self._live():
-                last_alive = time.monotonic()
-            elif time.monotonic() - last_alive > self.settings.startup_timeout_s:
-                raise RuntimeError(
+                last_alive = last_note = now
+            elif now - last_alive > self.settings.startup_timeout_s:
+                raise ClusterError(
                     f"no generator actor could start for {self.settings.startup_timeout_s:.0f}s: the cluster has no "
                     f"free {self.settings.cpus_per_actor:g} CPU for an actor (ray.cpus_per_actor): add nodes or lower it"
                 )
+            elif now - last_note >= self.settings.waiting_note_s:
+                last_note = now
+                what = self.settings.waiting_for or f"waiting for {self.settings.cpus_per_actor:g} free CPUs for a generator actor"
+                self._note(f"{what} ({now - last_alive:.0f}s so far)")
             if not self._in_flight:
                 time.sleep(0.1)
                 continue
@@ -206,9 +277,60 @@ class FilePool:
                     self._evict(actor, _cause(exc))
                     self._retry_or_fail(file_id, _cause(exc), pending, failed)
                 except RayTaskError as exc:
-                    self._retry_or_fail(file_id, _cause(exc), pending, failed)
+                    if self._storage_away(exc):
+                        self._attempts[file_id] -= 1  # the storage was away: not the file's fault
+                        pending.appendleft(file_id)
+                    else:
+                        self._retry_or_fail(file_id, _cause(exc), pending, failed)
                 else:
                     self._on_result(result)
+
+    # -- storage outages -------------------------------------------------------------------
+    def _storage_away(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is part of a storage outage: an outage-like error and the storage does
+        not answer a probe now (then the pool pauses). One that answers means a bad file."""
+        gate = self._outage
+        if gate is None or not gate.is_outage(exc):
+            return False
+        if self._outage_since is not None:
+            return True
+        reason = gate.probe()
+        if reason is None:
+            return False
+        self.outages += 1
+        self._outage_since = time.monotonic()
+        self._outage_cause = reason
+        self._probe_every = gate.first_probe_s
+        self._next_probe = self._outage_since + self._probe_every
+        self._note(f"{gate.describe} does not answer ({reason}): pausing, probing it until it is back "
+                   f"(at most {gate.budget_s:g}s, outage_budget_s)")
+        return True
+
+    def _wait_out_outage(self, remaining: int) -> None:
+        """Probe with backoff while paused; resume when the storage answers, give up after the budget."""
+        gate, since = self._outage, self._outage_since
+        assert gate is not None and since is not None
+        now = time.monotonic()
+        if now < self._next_probe:
+            return
+        reason = gate.probe()
+        if reason is None:
+            self._note(f"{gate.describe} answers again after {time.monotonic() - since:.0f}s: resuming")
+            self._outage_since = None
+            return
+        self._outage_cause = reason
+        if time.monotonic() - since >= gate.budget_s:
+            raise StorageOutage(
+                f"{gate.describe} did not answer for {time.monotonic() - since:.0f}s ({reason}); "
+                f"{remaining} file(s) of this run remain: run again with resume=true once it is back "
+                f"(outage_budget_s={gate.budget_s:g} sets how long to wait)"
+            )
+        self._probe_every = min(gate.max_probe_s, self._probe_every * 2)
+        self._next_probe = time.monotonic() + self._probe_every
+
+    @property
+    def paused(self) -> bool:
+        return self._outage_since is not None
 
     def _release_idle(self) -> None:
         """No work is left for idle actors: free their CPUs so an autoscaler can shrink.
@@ -228,6 +350,16 @@ class FilePool:
             return
         self._on_retry(file_id, cause)
         pending.appendleft(file_id)
+
+    def abort(self, grace_s: float) -> None:
+        """Stop now: kill every actor and wait (at most ``grace_s``) until the calls in flight
+        have ended, so no writer of this pool can still add a part or rename a temp file when
+        the caller cleans up after them."""
+        refs = list(self._in_flight)
+        self.shutdown()
+        if refs:
+            ray.wait(refs, num_returns=len(refs), timeout=grace_s)
+        self._in_flight.clear()
 
     def shutdown(self) -> None:
         for actor in self._actors:

@@ -138,6 +138,11 @@ class Store(abc.ABC):
         Raises :class:`~lakebench_ray.errors.SinkError` with one line that says what to fix.
         """
 
+    def probe(self) -> str | None:
+        """None when the store answers now, else why not (one quick check, no retries): how a
+        run tells a storage outage, which it waits out, from a bad file."""
+        return None
+
     def describe(self, key: str) -> str:
         """A full location of ``key`` for messages."""
         return f"{self.uri.rstrip('/')}/{key}"

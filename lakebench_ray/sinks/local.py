@@ -258,6 +258,14 @@ class LocalStore(Store):
                 removed += 1
         return removed
 
+    def probe(self) -> str | None:
+        """A network mount that went away shows as a missing or unwritable root."""
+        if not self.root.is_dir():
+            return f"output directory '{self.uri}' is not there"
+        if not os.access(self.root, os.W_OK):
+            return f"output directory '{self.uri}' is not writable"
+        return None
+
     def preflight(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise SinkError(f"output path '{self.uri}' is a file, not a directory: choose another output.uri")

@@ -56,7 +56,7 @@ from typing import Callable, Any, BinaryIO, Mapping
 from urllib.parse import urlsplit
 
 from .. import layout
-from ..errors import ConfigError, SinkError
+from ..errors import ConfigError, SinkError, StorageUnavailable
 from .base import ObjectStat, ObjectWriter, Receipt, Store
 from .digest import RunningCrc, crc32_combine, crc32 as _crc32, to_base64, to_hex
 
@@ -359,6 +359,33 @@ def _quiet_insecure_warnings() -> None:
     warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 
+#: Answers that mean the server is overloaded or away rather than that the request is wrong.
+_UNAVAILABLE_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503", "500", "502", "504"}
+
+
+def _is_unavailable(exc: BaseException | None) -> bool:
+    """Whether an error (after botocore's own retries) says the endpoint is away or overloaded:
+    no connection, a timeout, a dropped connection, or a 5xx. Such a failure may pass; the run
+    pauses and probes rather than blaming the file."""
+    from botocore import exceptions as bx
+
+    if exc is None:
+        return False
+    if isinstance(exc, StorageUnavailable):
+        return True
+    if isinstance(exc, (bx.ConnectionError, bx.HTTPClientError, ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, bx.ClientError):
+        status = _error_status(exc) or 0
+        return status >= 500 or _error_code(exc) in _UNAVAILABLE_CODES
+    return False
+
+
+def _sink_error(message: str, exc: BaseException | None) -> SinkError:
+    """The :class:`SinkError` for ``message``: :class:`StorageUnavailable` when ``exc`` may pass."""
+    return (StorageUnavailable if _is_unavailable(exc) else SinkError)(message)
+
+
 def _botocore_errors() -> tuple[type[BaseException], ...]:
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -629,7 +656,7 @@ class S3ObjectWriter(ObjectWriter):
         try:
             response = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._full_key, **extra)
         except _botocore_errors() as exc:
-            raise self._fail_now(SinkError(f"cannot start the upload of {self.location}: {_reason(exc)}")) from exc
+            raise self._fail_now(_sink_error(f"cannot start the upload of {self.location}: {_reason(exc)}", exc)) from exc
         self._upload_id = response["UploadId"]
 
     def _upload_part(self, number: int, buffer: bytearray, size: int) -> None:
@@ -680,12 +707,12 @@ class S3ObjectWriter(ObjectWriter):
         exc = self._error
         if exc is not None:
             self.abort()
-            raise SinkError(f"uploading {self.location} failed: {_reason(exc)}") from exc
+            raise _sink_error(f"uploading {self.location} failed: {_reason(exc)}", exc) from exc
 
     def commit(self) -> int:
         if self._state != "open":
             if self._error is not None:  # e.g. a write failed inside ParquetWriter.close()
-                raise SinkError(f"uploading {self.location} failed: {_reason(self._error)}") from self._error
+                raise _sink_error(f"uploading {self.location} failed: {_reason(self._error)}", self._error) from self._error
             raise SinkError(f"cannot commit {self.location}: it was already {self._state}")
         try:
             self._raise_if_failed()
@@ -727,7 +754,7 @@ class S3ObjectWriter(ObjectWriter):
             raise
         except _botocore_errors() as exc:
             self.abort()
-            raise SinkError(f"uploading {self.location} failed: {_reason(exc)}") from exc
+            raise _sink_error(f"uploading {self.location} failed: {_reason(exc)}", exc) from exc
         except BaseException:
             self.abort()
             raise
@@ -761,7 +788,9 @@ class S3ObjectWriter(ObjectWriter):
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._full_key, UploadId=self._upload_id)
         except _botocore_errors() as exc:
             if _error_code(exc) != "NoSuchUpload":
-                log.warning(
+                # Unreachable storage is reported once by the run; this upload goes with the
+                # next clean-up either way.
+                (log.info if _is_unavailable(exc) else log.warning)(
                     "could not abort the multipart upload of %s (%s); S3Store.cleanup_partials removes it later",
                     self.location,
                     _reason(exc),
@@ -847,6 +876,7 @@ class S3Store(Store):
     def _init_runtime(self) -> None:
         self._lock = threading.Lock()
         self._client = None
+        self._probe_client = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool: _BufferPool | None = None
 
@@ -879,7 +909,8 @@ class S3Store(Store):
     def _relative(self, full_key: str) -> str:
         return full_key[len(self.root) + 1 :] if self.root else full_key
 
-    def _make_client(self, *, max_attempts: int | None = None, connect_timeout: float | None = None):
+    def _make_client(self, *, max_attempts: int | None = None, connect_timeout: float | None = None,
+                     read_timeout: float | None = None):
         import boto3
         from botocore.config import Config
 
@@ -890,7 +921,7 @@ class S3Store(Store):
             s3={"addressing_style": opts.addressing_style, "payload_signing_enabled": opts.payload_signed},
             retries={"mode": opts.retry_mode, "total_max_attempts": max_attempts or opts.max_attempts},
             connect_timeout=connect_timeout or opts.connect_timeout,
-            read_timeout=opts.read_timeout,
+            read_timeout=read_timeout or opts.read_timeout,
             max_pool_connections=max(10, 2 * opts.max_concurrency + 2),
             tcp_keepalive=True,
             # We send our own CRC32 (or MD5) per request; botocore must not add another.
@@ -936,7 +967,26 @@ class S3Store(Store):
             executor.shutdown(wait=True)
 
     def _fail(self, action: str, exc: BaseException) -> SinkError:
-        return SinkError(f"{action} failed: {_reason(exc)}")
+        return _sink_error(f"{action} failed: {_reason(exc)}", exc)
+
+    def probe(self) -> str | None:
+        """One quick request (HEAD bucket, one attempt, short timeouts): None when S3 answers,
+        else why not. Used to wait out an outage without spending files' attempts."""
+        from botocore import exceptions as bx
+
+        if getattr(self, "_probe_client", None) is None:
+            self._probe_client = self._make_client(max_attempts=1, connect_timeout=2.0, read_timeout=5.0)
+        try:
+            self._probe_client.head_bucket(Bucket=self.bucket)
+        except (bx.ConnectionError, bx.HTTPClientError) as exc:
+            return f"cannot connect to {self.options.describe_endpoint()} ({_network_reason(exc)})"
+        except bx.ClientError as exc:
+            if _is_unavailable(exc):
+                return f"{self.options.describe_endpoint()} answers {_reason(exc)}"
+            return None  # it answers (even a 403/404 is an answer: the next request says what is wrong)
+        except bx.BotoCoreError as exc:
+            return _reason(exc)
+        return None
 
     # -- Store API -------------------------------------------------------------------------------
     def open_writer(self, key: str) -> S3ObjectWriter:

@@ -1,0 +1,112 @@
+"""A Ray head of the test's own: ``ray start --head --block`` in a new process group.
+
+``ray stop`` (and ``AutoscalingCluster``, which runs ``ray stop --force``) kills every Ray on the
+machine, a user's cluster included. This head runs in its own session with its own temp dir (so
+it records its address in no shared ``ray_current_cluster`` file); stopping it signals exactly
+that process group, and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - a member we may not signal still exists
+        return True
+
+
+class RayHead:
+    """``with RayHead(num_cpus=2) as head: ray.init(address=head.address)``."""
+
+    def __init__(self, *extra_args: str, env: dict | None = None, startup_timeout: float = 90.0):
+        self.extra_args = list(extra_args)
+        self.env = dict(os.environ if env is None else env)
+        # Short: Ray's unix socket paths live below it (108-byte limit).
+        self.temp_dir = tempfile.mkdtemp(prefix="lbray-")
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen | None = None
+        self.log_path = Path(self.temp_dir) / "ray-start.log"
+
+    def start(self) -> "RayHead":
+        args = [
+            str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={self.port}",
+            f"--temp-dir={self.temp_dir}", "--disable-usage-stats", *self.extra_args,
+        ]
+        env = dict(self.env, PATH=f"{BIN}:{self.env.get('PATH', '')}")  # workers' `python` is this venv's
+        env.pop("RAY_ADDRESS", None)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ray start exited with {self.proc.returncode}: {self.log_tail()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the Ray head did not listen on {self.address} within {self.startup_timeout:g}s: {self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, grace: float = 8.0) -> None:
+        """SIGTERM to this head's process group, SIGKILL to whatever is left after ``grace``."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        pgid = proc.pid  # start_new_session: the group is led by `ray start`
+        for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(pgid, signum)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                proc.poll()
+                if not _group_alive(pgid):
+                    break
+                time.sleep(0.1)
+            else:
+                continue
+            break
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILLed above
+            pass
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def __enter__(self) -> "RayHead":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

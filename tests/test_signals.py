@@ -1,0 +1,131 @@
+"""SIGTERM / SIGINT on a real `lakebench-ray generate`, and losing the checkpoint actor.
+
+A stopped run exits non-zero with one line, well within Kubernetes' 30 s grace period, leaves no
+temp file or open multipart upload, and its checkpoint lets resume=true finish the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import ray
+
+import lakebench_ray
+from lakebench_ray.runtime.checkpoint import checkpoint_key
+from lakebench_ray.runtime.driver import report_key
+
+from .helpers import ROOT, file_bytes, sha256
+from .multinode import Background, checkpoint_count, wait_for
+
+PREFIX = "customer/interactions"
+# Where the run keeps its checkpoint and report, as the runtime names them.
+CHECKPOINT, REPORT = checkpoint_key(PREFIX), report_key(PREFIX)
+ARGS = ["rows_per_file=6000", "payload_kb=2", "customer_id_max=20000", "checkpoint.every_files=1", "ray.num_actors=1"]
+
+
+def expected(config) -> dict[str, str]:
+    from lakebench_ray.planning import make_plan
+
+    params = make_plan(config).params
+    return {f"part-{i:06d}.parquet": sha256(file_bytes(params, i)) for i in range(config.planned_files)}
+
+
+def start(args: list[str], env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "lakebench_ray", "generate", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def stop(proc: subprocess.Popen, signum: int, ready, timeout: float = 120) -> tuple[float, str]:
+    """Wait until ``ready()``, send ``signum``; returns (seconds to exit, stderr)."""
+    try:
+        wait_for(lambda: ready() or proc.poll() is not None, timeout, "the run to write a first file", interval=0.05)
+        assert proc.poll() is None, f"the run ended before the signal: {proc.stderr.read()}"
+        sent = time.monotonic()
+        os.kill(proc.pid, signum)
+        proc.wait(timeout=60)
+        return time.monotonic() - sent, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def one_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr and "*** " not in stderr and "SIGSEGV" not in stderr, stderr
+    return lines[0]
+
+
+def test_sigterm_stops_cleanly_and_resumes(tmp_path):
+    """The driver owns its Ray here (ray.address=local), as a fresh pod does."""
+    out = tmp_path / "run"
+    args = [f"output.uri={out}", "num_files=10", *ARGS, "progress=false"]
+    proc = start([*args, "ray.address=local"])
+    checkpoint = out / CHECKPOINT
+    seconds, stderr = stop(proc, signal.SIGTERM, lambda: checkpoint_count(checkpoint) >= 1)
+    print(f"SIGTERM to exit: {seconds:.1f}s")
+    assert proc.returncode == 128 + signal.SIGTERM
+    line = one_line(stderr)
+    assert line.startswith("lakebench-ray: error: stopped by SIGTERM: ") and "checkpointed" in line, line
+    assert "resume=true" in line
+    assert seconds < 20, seconds
+    data = out / PREFIX
+    assert not [p.name for p in data.iterdir() if p.name.startswith(".")], "temp files left behind"
+    saved = json.loads(checkpoint.read_text())["completed"]
+    present = sorted(int(p.name[5:11]) for p in data.glob("part-*.parquet"))
+    assert set(saved) <= set(present) and len(saved) < 10
+    config = lakebench_ray.load_config(None, [*args, "resume=true"])
+    report = lakebench_ray.generate(config)
+    assert report.files_skipped == len(saved) and report.files_written == 10 - len(saved)
+    assert {p.name: sha256(p.read_bytes()) for p in data.glob("part-*.parquet")} == expected(config)
+
+
+@pytest.mark.slow
+def test_sigint_on_s3_leaves_no_open_upload(s3_env, s3_server, s3_bucket, s3_client, tmp_path):
+    args = [f"output.uri=s3://{s3_bucket}", "num_files=8", *ARGS, "s3.part_size_mb=5", "progress=false"]
+    proc = start([*args, "ray.address=local"], env=dict(os.environ, **s3_server.env))
+    key = CHECKPOINT
+
+    def uploading() -> bool:
+        return bool(s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads"))
+
+    seconds, stderr = stop(proc, signal.SIGINT, uploading)
+    print(f"SIGINT to exit: {seconds:.1f}s")
+    assert proc.returncode == 128 + signal.SIGINT
+    assert one_line(stderr).startswith("lakebench-ray: error: stopped by SIGINT: ")
+    assert seconds < 20, seconds
+    assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    saved = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read())
+    assert saved["count"] == len(saved["completed"]) < 8
+
+
+def checkpoint_actor():
+    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+             if a["name"].startswith("lakebench-checkpoint-")]
+    return ray.get_actor(names[-1]) if names else None
+
+
+@pytest.mark.parametrize("restart", [True, False], ids=["restarted", "gone"])
+def test_checkpoint_actor_lost_mid_run(ray_local, tmp_path, restart, caplog):
+    """Restarted, it is sent again what this run did; gone for good, the driver keeps the
+    checkpoint. Either way: a complete checkpoint and a report, no ActorDiedError."""
+    config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", "num_files=12", *ARGS, "progress=false"])
+    run = Background(config)
+    checkpoint = tmp_path / CHECKPOINT
+    wait_for(lambda: checkpoint_count(checkpoint) >= 2, 120, "two files checkpointed")
+    ray.kill(checkpoint_actor(), no_restart=not restart)
+    assert checkpoint_count(checkpoint) < 8 and run.thread.is_alive(), "the run ended before the actor was lost"
+    report = run.result()
+    assert "the checkpoint actor was lost" in caplog.text
+    if not restart:
+        assert "the driver keeps the checkpoint from now on" in caplog.text
+    assert report.ok and report.files_written == 12
+    assert json.loads(checkpoint.read_text())["completed"] == list(range(12))
+    assert json.loads((tmp_path / REPORT).read_text())["files_written"] == 12
