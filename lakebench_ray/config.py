@@ -93,6 +93,10 @@ class Config:
 
     # -- derived values -------------------------------------------------------------------
     @property
+    def is_s3(self) -> bool:
+        return self.output.uri.startswith("s3://")
+
+    @property
     def planned_files(self) -> int:
         if self.num_files is not None:
             return self.num_files
