@@ -41,10 +41,15 @@ import time
 from typing import Callable, Optional
 
 from . import layout
-from .errors import LeaseHeld
+from .errors import LeaseHeld, StorageUnavailable
 from .sinks import Store
 
 log = logging.getLogger(__name__)
+
+
+def _level(exc: BaseException) -> int:
+    """An outage is the run's to report (once, in its one line); anything else deserves a warning."""
+    return logging.INFO if isinstance(exc, StorageUnavailable) else logging.WARNING
 
 #: Seconds a lease lasts without renewal (a killed run blocks its prefix at most this long, or
 #: not at all when it ran on this host).
@@ -269,7 +274,8 @@ class Lease:
             try:
                 self.store.delete_if(self.key, tag)
             except Exception as exc:  # noqa: BLE001 - it expires on its own; never mask the cause
-                log.warning("could not release the lease %s (%s); it expires in %.0fs",
+                # During a storage outage the run's own one-line error says so already.
+                log.log(_level(exc), "could not release the lease %s (%s); it expires in %.0fs",
                             self.store.describe(self.key), exc, self.ttl_s)
 
     # -- keeping it --------------------------------------------------------------------------------
@@ -296,7 +302,7 @@ class Lease:
                         return
                     last_ok = time.monotonic()
                 except Exception as exc:  # noqa: BLE001 - e.g. an outage: retry until it expires
-                    log.warning("could not renew the lease on %s: %s", self.store.describe(self.prefix), exc)
+                    log.log(_level(exc), "could not renew the lease on %s: %s", self.store.describe(self.prefix), exc)
                     if time.monotonic() - last_ok > self.ttl_s:
                         self.lost = f"not renewed for {self.ttl_s:.0f}s ({exc})"
                         return
