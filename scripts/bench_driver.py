@@ -1,15 +1,22 @@
 #!/usr/bin/env python
-"""Driver CPU per file: many tiny files through the real pool, so per-file overhead dominates.
+"""Driver CPU per file with 2, 16 and 64 actors: many tiny files through the real pool, so the
+driver's per-file work dominates, and its ratio to 2 actors shows whether it grows with the pool.
 
-    python scripts/bench_driver.py               # 600 files of 50 rows, 2 actors, into /dev/shm
+    python scripts/bench_driver.py                        # 600 files of 50 rows per pool size, /dev/shm
+    python scripts/bench_driver.py --actors 2,16,64,128 --files 1000
 
-The driver's CPU time (this process: planning, pool loop, checkpoint records, progress) divided by
-the files written is an upper bound of what one more file costs the driver.
+Each pool size runs on one local Ray with 2 CPUs; actors reserve 2/N CPUs each (fractional
+``ray.cpus_per_actor``), so all N run at once. The driver's CPU time (this process: planning,
+pool loop, checkpoint records, progress) is measured for a run of F files and one of 2F files
+after the same warm-up: the difference divided by F is what one more completed file costs the
+driver, without the run's fixed costs (planning, starting N actors, the lease, the report), which
+are printed apart.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
@@ -23,26 +30,47 @@ import lakebench_ray
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=600)
-    parser.add_argument("--actors", type=int, default=2)
+    parser.add_argument("--actors", default="2,16,64", help="pool sizes, comma-separated")
+    parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir())
+    parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
+    sizes = [int(n) for n in args.actors.split(",")]
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(address="local", num_cpus=args.actors, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     out = tempfile.mkdtemp(prefix="bench-driver-", dir=args.dir)
-    tiny = ["rows_per_file=50", "payload_kb=0", "customer_id_max=1000", "progress=false", f"ray.num_actors={args.actors}"]
+    results = {}
     try:
         with open(os.devnull, "w") as quiet:
-            warm = lakebench_ray.load_config(None, [f"output.uri={out}/warmup", "num_files=4", *tiny])
-            lakebench_ray.generate(warm, out=quiet)
-            config = lakebench_ray.load_config(None, [f"output.uri={out}/run", f"num_files={args.files}", *tiny])
-            cpu0 = time.process_time()
-            report = lakebench_ray.generate(config, out=quiet)
-            cpu = time.process_time() - cpu0
+            for n in sizes:
+                tiny = ["rows_per_file=50", "payload_kb=0", "customer_id_max=1000", "progress=false",
+                        f"ray.num_actors={n}", f"ray.cpus_per_actor={args.cpus / n}"]
+                # Warm up: actors' processes, imports and the first call, not timed.
+                warm = lakebench_ray.load_config(None, [f"output.uri={out}/warmup-{n}", f"num_files={2 * n}", *tiny])
+                lakebench_ray.generate(warm, out=quiet)
+                cpu, rate = {}, {}
+                for files in (args.files, 2 * args.files):
+                    config = lakebench_ray.load_config(None, [f"output.uri={out}/run-{n}-{files}", f"num_files={files}", *tiny])
+                    cpu0 = time.process_time()
+                    report = lakebench_ray.generate(config, out=quiet)
+                    cpu[files] = time.process_time() - cpu0
+                    rate[files] = report.files_written / report.generation_seconds
+                    shutil.rmtree(f"{out}/run-{n}-{files}", ignore_errors=True)
+                marginal = (cpu[2 * args.files] - cpu[args.files]) / args.files
+                results[n] = {"ms_per_file": round(1000 * marginal, 3),
+                              "fixed_s": round(cpu[args.files] - marginal * args.files, 3),
+                              "files_per_s": round(rate[2 * args.files], 1)}
+                shutil.rmtree(f"{out}/warmup-{n}", ignore_errors=True)
     finally:
         shutil.rmtree(out, ignore_errors=True)
         ray.shutdown()
-    print(f"{report.files_written} files, {report.files_written / report.generation_seconds:.0f} files/s with "
-          f"{args.actors} actors; driver CPU {cpu:.2f} s = {1000 * cpu / report.files_written:.2f} ms per file")
+    base = results[sizes[0]]["ms_per_file"]
+    for n, r in results.items():
+        print(f"{n:4d} actors: driver CPU {r['ms_per_file']:.2f} ms per completed file ({r['ms_per_file'] / base:.2f}x "
+              f"{sizes[0]} actors), fixed {r['fixed_s']:.2f} s per run; {r['files_per_s']:.0f} files/s")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1)
     return 0
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import secrets
 import time
 
 from .. import layout
@@ -144,35 +145,40 @@ class Checkpoint:
 
 
 class CheckpointActor:
-    """A thin Ray actor shell around :class:`Checkpoint` (created with ``num_cpus=0``)."""
+    """A thin Ray actor shell around :class:`Checkpoint` (created with ``num_cpus=0``).
+
+    Every call answers with the actor's incarnation, a token its constructor draws: a restarted
+    actor (its constructor ran again and knows only the files done before this run) answers
+    with a new one, so the driver knows to send it this run's files again, even when no call
+    of its failed."""
 
     def __init__(self, store_spec: dict, key: str, fingerprint: str, every_files: int, every_seconds: float,
                  files: dict):
         from ..sinks import open_store
 
+        self.incarnation = secrets.token_hex(4)
         self._checkpoint = Checkpoint(
             open_store(**store_spec), key, fingerprint, every_files=every_files, every_seconds=every_seconds
         )
         # The driver loaded, confirmed and saved the previous checkpoint; this actor continues it.
         self._checkpoint.files = {int(i): dict(r) for i, r in files.items()}
 
-    def record(self, file_id: int, receipt: dict | None = None) -> None:
-        try:
-            self._checkpoint.record(file_id, receipt)
-        except SinkError as exc:  # a periodic save; the file is kept and the next save retries
-            # An outage is reported once by the driver; other failures deserve a warning here.
-            level = logging.INFO if isinstance(exc, StorageUnavailable) else logging.WARNING
-            logging.getLogger(__name__).log(level, "checkpoint save failed, retried with the next one: %s", exc)
+    def record_batch(self, files: dict) -> str:
+        """Completions (file id -> receipt), in batches; saved every N files or T seconds."""
+        for file_id, receipt in files.items():
+            try:
+                self._checkpoint.record(int(file_id), receipt)
+            except SinkError as exc:  # a periodic save; the file is kept and the next save retries
+                # An outage is reported once by the driver; other failures deserve a warning here.
+                level = logging.INFO if isinstance(exc, StorageUnavailable) else logging.WARNING
+                logging.getLogger(__name__).log(level, "checkpoint save failed, retried with the next one: %s", exc)
+        return self.incarnation
 
-    def record_many(self, files: dict) -> int:
-        """After a restart (the constructor ran again): the driver sends what this run completed,
-        file id -> receipt."""
+    def record_many(self, files: dict) -> str:
+        """After a restart: everything this run completed (file id -> receipt), without a save."""
         self._checkpoint.files.update({int(i): dict(r) for i, r in files.items()})
-        return len(self._checkpoint.files)
+        return self.incarnation
 
-    def flush(self) -> int:
+    def flush(self) -> tuple[str, int]:
         self._checkpoint.flush()
-        return len(self._checkpoint.files)
-
-    def completed(self) -> list[int]:
-        return sorted(self._checkpoint.files)
+        return self.incarnation, len(self._checkpoint.files)

@@ -228,7 +228,7 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
             checkpoint.files = dict(done_before)
             return checkpoint
 
-        recorder = CheckpointRecorder(ckpt, local_checkpoint)
+        recorder = CheckpointRecorder(ckpt, local_checkpoint, batch_files=config.checkpoint.every_files)
         todo = [i for i in plan.file_ids if i not in done_before]
         def stop_now() -> None:
             if signals.requested:

@@ -119,7 +119,12 @@ class FilePool:
         self._on_retry = on_retry
         self._on_actors = on_actors
         self._want_actors = want_actors
+        # Bookkeeping kept per event in O(1), whatever the number of actors: all actors, the live
+        # count, the live idle ones (a queue), the starting ones by their ready ref.
         self._actors: list[_Actor] = []
+        self._live_n = 0
+        self._idle: collections.deque[_Actor] = collections.deque()
+        self._starting_by_ref: dict[Any, _Actor] = {}
         self._in_flight: dict[Any, _Actor] = {}
         self._attempts: collections.Counter[int] = collections.Counter()
         self._last_grow = 0.0
@@ -136,26 +141,35 @@ class FilePool:
         self.outages = 0
 
     # -- actor management -------------------------------------------------------------------
-    def _live(self) -> list[_Actor]:
-        return [a for a in self._actors if a.node_id is not None]
-
-    def _starting(self) -> list[_Actor]:
-        return [a for a in self._actors if a.node_id is None]
-
     def _start_actor(self) -> None:
         handle = self._make_actor()
-        self._actors.append(_Actor(handle=handle, ready_ref=handle.ready.remote()))
+        actor = _Actor(handle=handle, ready_ref=handle.ready.remote())
+        self._actors.append(actor)
+        self._starting_by_ref[actor.ready_ref] = actor
+
+    def _forget(self, actor: _Actor) -> None:
+        """Drop ``actor`` from the bookkeeping (rare: eviction, release, shutdown)."""
+        self._actors.remove(actor)
+        if actor.node_id is None:
+            self._starting_by_ref.pop(actor.ready_ref, None)
+        else:
+            self._live_n -= 1
+            if actor.busy_with is None:
+                try:
+                    self._idle.remove(actor)
+                except ValueError:
+                    pass
 
     def _evict(self, actor: _Actor, why: str) -> None:
         if actor in self._actors:
-            self._actors.remove(actor)
+            self._forget(actor)
             self.evicted += 1
             log.warning("evicting generator actor on node %s: %s", actor.node_id, why)
             try:
                 ray.kill(actor.handle, no_restart=True)
             except Exception:  # already gone
                 pass
-            self._on_actors(len(self._live()))
+            self._on_actors(self._live_n)
 
     def _target(self, remaining: int) -> int:
         s = self.settings
@@ -164,7 +178,7 @@ class FilePool:
         else:
             free = ray.available_resources().get("CPU", 0.0)
             # Count actors not yet placed as using CPUs they will take, so we do not overshoot.
-            target = len(self._live()) + len(self._starting()) + int(free // s.cpus_per_actor)
+            target = len(self._actors) + int(free // s.cpus_per_actor)
             target = max(target, 1)
         if s.max_actors is not None:
             target = min(target, s.max_actors)
@@ -183,20 +197,20 @@ class FilePool:
                 wanted = min(wanted, self.settings.max_actors)
             self._want_actors(wanted)
         # Only add actors when none is still waiting for a place: pending ones already ask for CPUs.
-        if self._starting() and self.settings.num_actors is None:
+        if self._starting_by_ref and self.settings.num_actors is None:
             return
         for _ in range(self._target(remaining) - len(self._actors)):
             self._start_actor()
 
     def _check_started(self) -> None:
-        starting = {a.ready_ref: a for a in self._starting()}
+        starting = self._starting_by_ref
         if not starting:
             return
         ready, _ = ray.wait(list(starting), num_returns=len(starting), timeout=0)
         for ref in ready:
             actor = starting[ref]
             try:
-                actor.node_id = ray.get(ref)
+                node_id = ray.get(ref)
             except RayError as exc:  # any failure to start (RaySystemError too: "Actor creation cancelled")
                 self._evict(actor, _cause(exc))
                 self._start_failures += 1
@@ -207,8 +221,12 @@ class FilePool:
                         "to start a private Ray"
                     ) from None
                 continue
+            del starting[ref]
+            actor.node_id = node_id
+            self._live_n += 1
+            self._idle.append(actor)
             self._started_ever = True
-            self._on_actors(len(self._live()))
+            self._on_actors(self._live_n)
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, file_ids: Iterable[int], more: Callable[[], Optional[int]] | None = None) -> list[FailedFile]:
@@ -229,10 +247,8 @@ class FilePool:
             # (The autoscaler is asked only for what planned work and running actors need.)
             known = len(pending) + len(self._in_flight)
             unbounded = 1 << 30 if more is not None else 0
-            self._maybe_grow(max(1, known + unbounded), demand=max(known, len(self._live())))
-            for actor in self._live() if self._outage_since is None else ():  # hand work to idle actors
-                if actor.busy_with is not None:
-                    continue
+            self._maybe_grow(max(1, known + unbounded), demand=max(known, self._live_n))
+            while self._idle and self._outage_since is None:  # hand work to idle actors
                 if not pending and more is not None:
                     extra = more()
                     if extra is None:
@@ -242,6 +258,7 @@ class FilePool:
                 if not pending:
                     break
                 file_id = pending.popleft()
+                actor = self._idle.popleft()
                 actor.busy_with = file_id
                 self._attempts[file_id] += 1
                 self._in_flight[actor.handle.generate.remote(file_id)] = actor
@@ -250,7 +267,7 @@ class FilePool:
             if not pending and more is None:
                 self._release_idle()
             now = time.monotonic()
-            if self._live():
+            if self._live_n:
                 last_alive = last_note = now
             elif now - last_alive > self.settings.startup_timeout_s:
                 raise ClusterError(
@@ -271,6 +288,7 @@ class FilePool:
             for ref in done:
                 actor = self._in_flight.pop(ref)
                 file_id, actor.busy_with = actor.busy_with, None
+                self._idle.append(actor)  # (an actor that died is evicted just below)
                 try:
                     result = ray.get(ref)
                 except RayActorError as exc:
@@ -335,8 +353,8 @@ class FilePool:
     def _release_idle(self) -> None:
         """No work is left for idle actors: free their CPUs so an autoscaler can shrink.
         (Not reported as a change in actors: the run's last files are still being written.)"""
-        for actor in [a for a in self._actors if a.busy_with is None]:
-            self._actors.remove(actor)
+        for actor in [*self._idle, *self._starting_by_ref.values()]:
+            self._forget(actor)
             try:
                 ray.kill(actor.handle, no_restart=True)
             except Exception:
@@ -368,4 +386,7 @@ class FilePool:
             except Exception:
                 pass
         self._actors.clear()
+        self._idle.clear()
+        self._starting_by_ref.clear()
+        self._live_n = 0
         self._want_actors(0)
