@@ -8,6 +8,7 @@ group) (see :mod:`.seeding`), so a row group is a pure function of its coordinat
 
 from __future__ import annotations
 
+import functools
 import numpy as np
 import pyarrow as pa
 
@@ -31,14 +32,10 @@ class _Vocabularies:
         self.quality = A.strings(V.values(V.QUALITY_FLAGS))
 
 
-_VOCAB: _Vocabularies | None = None
-
-
+@functools.cache
 def _vocabularies() -> _Vocabularies:
-    global _VOCAB
-    if _VOCAB is None:
-        _VOCAB = _Vocabularies()
-    return _VOCAB
+    """Built once per process, on first use."""
+    return _Vocabularies()
 
 
 def zipf(rng: np.random.Generator, a: float, n: int) -> np.ndarray:

@@ -10,6 +10,7 @@ rows, which have neither, they are drawn as the generator draws them); calibrate
 
 from __future__ import annotations
 
+import functools
 import numpy as np
 import pyarrow as pa
 
@@ -130,14 +131,10 @@ class _Tables:
         )
 
 
-_TABLES: _Tables | None = None
-
-
+@functools.cache
 def _tables() -> _Tables:
-    global _TABLES
-    if _TABLES is None:
-        _TABLES = _Tables()
-    return _TABLES
+    """Built once per process, on first use."""
+    return _Tables()
 
 
 def build_columns(g: RowGroup) -> dict[str, pa.Array]:

@@ -12,6 +12,7 @@ like a retailer's rather than like Lakebench's generator.
 
 from __future__ import annotations
 
+import functools
 import numpy as np
 import pyarrow as pa
 
@@ -144,14 +145,10 @@ class _Tables:
         self.points_per_dollar = np.array([0.0] + [POINTS_PER_DOLLAR[t] for t in tiers])
 
 
-_TABLES: _Tables | None = None
-
-
+@functools.cache
 def _tables() -> _Tables:
-    global _TABLES
-    if _TABLES is None:
-        _TABLES = _Tables()
-    return _TABLES
+    """Built once per process, on first use."""
+    return _Tables()
 
 
 def build_columns(g: RowGroup) -> dict[str, pa.Array]:
