@@ -242,8 +242,12 @@ def test_a_run_that_loses_its_lease_stops_without_reporting_done(ray_local, tmp_
     now = time.time()
     thief = LeaseInfo(holder="0badc0ffee00", host="elsewhere", pid=1, started_at="2026-01-01T00:00:00+00:00",
                       renewed_at=now, expires_at=now + 600, prefix="customer/interactions", partition="0/1")
-    data, tag = store.read_tagged(key)
-    assert store.replace_if(key, thief.to_bytes(), tag)
+    for _ in range(50):  # bounded: the run renews every ttl/4, and a renewal between read and swap wins
+        data, tag = store.read_tagged(key)
+        if store.replace_if(key, thief.to_bytes(), tag):
+            break
+    else:
+        raise AssertionError("could not take the lease over in 50 tries")
     thread.join(timeout=120)
     assert not thread.is_alive()
     error = outcome.get("error")
