@@ -1,7 +1,7 @@
 """A Ray head of the test's own: ``ray start --head --block`` in a new process group.
 
-``ray stop`` (and ``AutoscalingCluster``, which runs ``ray stop --force``) kills every Ray on the
-machine, a user's cluster included. This head runs in its own session with its own temp dir (so
+Ray's own stop command (which ``AutoscalingCluster`` runs with ``--force``) kills every Ray on
+the machine, a user's cluster included. This head runs in its own session with its own temp dir (so
 it records its address in no shared ``ray_current_cluster`` file); stopping it signals exactly
 that process group, and nothing else.
 """

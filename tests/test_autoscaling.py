@@ -1,8 +1,8 @@
 """An autoscaling cluster: a head with no worker CPUs makes the autoscaler launch workers.
 
 The head is ``ray start --head --block --autoscaling-config=FILE`` with Ray's fake multi-node
-provider (what ``ray.cluster_utils.AutoscalingCluster`` starts, without its ``ray stop --force``,
-which would kill every Ray on the machine), in its own process group: the fixture stops exactly
+provider (what ``ray.cluster_utils.AutoscalingCluster`` starts, without the forced stop of every
+Ray on the machine that it runs), in its own process group: the fixture stops exactly
 that group, and the fake worker nodes (children of the head's autoscaler) with it.
 """
 
