@@ -139,15 +139,7 @@ class LocalStore(Store):
         return pa.OSFile(str(self._path(key)), "rb")
 
     def list(self, prefix: str) -> dict[str, int]:
-        base = self._path(prefix) if prefix else self.root
-        if not base.is_dir():
-            return {}
-        out = {}
-        for dirpath, _, files in os.walk(base):
-            for name in files:
-                path = Path(dirpath, name)
-                out[path.relative_to(self.root).as_posix()] = path.stat().st_size
-        return out
+        return {key: stat.size for key, stat in self.stat_all(prefix).items()}
 
     def stat_all(self, prefix: str) -> dict[str, ObjectStat]:
         base = self._path(prefix) if prefix else self.root

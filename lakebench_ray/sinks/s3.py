@@ -1059,21 +1059,7 @@ class S3Store(Store):
         return io.BufferedReader(raw, buffer_size=256 * 1024)
 
     def list(self, prefix: str) -> dict[str, int]:
-        out: dict[str, int] = {}
-        try:
-            pages = self._get_client().get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket,
-                Prefix=self._full_prefix(prefix),
-                PaginationConfig={"PageSize": _LIST_PAGE},
-            )
-            for page in pages:
-                for item in page.get("Contents", ()):
-                    if item["Key"].endswith("/"):
-                        continue  # a directory marker, not an object
-                    out[self._relative(item["Key"])] = int(item["Size"])
-        except _botocore_errors() as exc:
-            raise self._fail(f"listing {self.describe(prefix)}", exc) from exc
-        return out
+        return {key: stat.size for key, stat in self.stat_all(prefix).items()}
 
     def stat_all(self, prefix: str) -> dict[str, ObjectStat]:
         """One listing: size and ETag of every object under ``prefix``."""
@@ -1087,7 +1073,7 @@ class S3Store(Store):
             for page in pages:
                 for item in page.get("Contents", ()):
                     if item["Key"].endswith("/"):
-                        continue
+                        continue  # a directory marker, not an object
                     out[self._relative(item["Key"])] = ObjectStat(int(item["Size"]), str(item.get("ETag", "")))
         except _botocore_errors() as exc:
             raise self._fail(f"listing {self.describe(prefix)}", exc) from exc
