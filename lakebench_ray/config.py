@@ -65,20 +65,20 @@ class CheckpointConfig:
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 42
-    profile: str = "lakebench"
+    seed: int = GenParams.seed
+    profile: str = GenParams.profile
     scale: float = 1.0
     num_files: Optional[int] = None
     rows_per_file: Optional[int] = None
     file_size_mb: float = 512.0
-    payload_kb: float = 2.0
+    payload_kb: float = GenParams.payload_kb
     row_group_mb: float = 128.0
-    customer_id_max: int = 500_000
-    dirty_ratio: float = 0.08
-    duplicate_email_pct: float = 0.10
-    timestamp_start: str = "2024-01-01"
-    timestamp_end: str = "2025-12-31"
-    timestamp_order: str = "uniform"
+    customer_id_max: int = GenParams.customer_id_max
+    dirty_ratio: float = GenParams.dirty_ratio
+    duplicate_email_pct: float = GenParams.duplicate_email_pct
+    timestamp_start: str = GenParams.timestamp_start
+    timestamp_end: str = GenParams.timestamp_end
+    timestamp_order: str = GenParams.timestamp_order
     timestamp_live: bool = False
     timestamp_live_window_s: float = 60.0
     resume: bool = False
@@ -117,21 +117,16 @@ class Config:
         return int(raw)
 
     def gen_params(self, rows_per_file: int, row_group_rows: int) -> GenParams:
+        """The core's parameters: the keys this config shares with :class:`GenParams` are passed
+        through by name (their defaults are GenParams's own), the rest is derived from the plan."""
+        shared = {name: getattr(self, name) for name in GEN_KEYS}
         return GenParams(
-            seed=self.seed,
+            **shared,
             rows_per_file=rows_per_file,
-            payload_kb=self.payload_kb,
-            customer_id_max=self.customer_id_max,
-            dirty_ratio=self.dirty_ratio,
-            duplicate_email_pct=self.duplicate_email_pct,
-            timestamp_start=self.timestamp_start,
-            timestamp_end=self.timestamp_end,
-            timestamp_order=self.timestamp_order,
+            row_group_rows=row_group_rows,
             timestamp_slices=self.planned_files if self.timestamp_order == "by_file" else None,
             live_window_s=self.timestamp_live_window_s if self.timestamp_live else None,
             live_after=self.planned_files if self.timestamp_live else None,
-            row_group_rows=row_group_rows,
-            profile=self.profile,
         )
 
     def store_spec(self, *, writing: bool = True) -> dict[str, Any]:
@@ -146,6 +141,15 @@ class Config:
 
     def to_yaml(self) -> str:
         return OmegaConf.to_yaml(OmegaConf.structured(self))
+
+
+#: Config keys that are :class:`GenParams` fields of the same name and meaning. (``rows_per_file``
+#: shares the name only: in the config it is an optional override of the calibrated value.)
+GEN_KEYS = tuple(
+    f.name
+    for f in dataclasses.fields(GenParams)
+    if f.name in {c.name for c in dataclasses.fields(Config)} and f.name != "rows_per_file"
+)
 
 
 def all_keys(node: Any = Config, prefix: str = "") -> list[str]:

@@ -59,3 +59,22 @@ def test_the_wheel_runs_the_local_config_in_an_empty_directory(tmp_path):
     assert str(target) in subprocess.run(
         [sys.executable, "-c", "import lakebench_ray; print(lakebench_ray.__file__)"], cwd=empty, env=env,
         capture_output=True, text=True, check=True).stdout
+
+
+def test_generation_keys_are_genparams_own_fields_passed_through():
+    """The keys the config shares with GenParams keep GenParams's defaults and reach it by name,
+    so a new generation field cannot be defaulted or copied differently in two places."""
+    from lakebench_ray.config import GEN_KEYS
+    from lakebench_ray.core import GenParams
+
+    shared = {f.name for f in dataclasses.fields(GenParams)} & {f.name for f in dataclasses.fields(Config)}
+    assert set(GEN_KEYS) == shared - {"rows_per_file"}
+    defaults = GenParams()
+    for name in GEN_KEYS:
+        assert getattr(Config(), name) == getattr(defaults, name), name
+    changed = load_config(None, ["seed=7", "profile=realistic", "timestamp_order=by_file", "dirty_ratio=0.5",
+                                 "timestamp_start=2023-05-01", "payload_kb=1", "customer_id_max=99",
+                                 "duplicate_email_pct=0.2", "timestamp_end=2026-01-01"])
+    params = changed.gen_params(rows_per_file=10, row_group_rows=5)
+    for name in GEN_KEYS:
+        assert getattr(params, name) == getattr(changed, name) != getattr(defaults, name), name
