@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from lakebench_ray.cli import main
+
 from .helpers import ROOT
 
 
@@ -35,13 +37,15 @@ def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         ("oops", "is not KEY=VALUE"),
     ],
 )
-def test_bad_input_one_line_nonzero_nothing_written(tmp_path, override, needle):
+def test_bad_input_one_line_nonzero_nothing_written(tmp_path, capsys, override, needle):
+    """In process, through the command line's own entry point (its one subprocess smoke test is
+    ``test_bad_input.py::test_cli_prints_one_line``)."""
     out = tmp_path / "out"
-    result = run("generate", f"output.uri={out}", override)
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
+    code = main(["generate", f"output.uri={out}", override])
+    captured = capsys.readouterr()
+    assert code != 0 and captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lakebench-ray: error: ") and needle in lines[0], captured.err
     assert not out.exists()
 
 
@@ -61,16 +65,17 @@ def test_unwritable_output(tmp_path):
     assert result.stderr.strip().count("\n") == 0 and "choose a writable output.uri" in result.stderr
 
 
-def test_missing_config_file(tmp_path):
-    result = run("plan", "--config", str(tmp_path / "nope.yaml"))
-    assert result.returncode != 0 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+def test_missing_config_file(tmp_path, capsys):
+    assert main(["plan", "--config", str(tmp_path / "nope.yaml")]) != 0
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err and err.count("\n") == 1
 
 
-def test_unknown_key_in_config_file(tmp_path):
+def test_unknown_key_in_config_file(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("output:\n  urii: /tmp/x\n")
-    result = run("plan", "--config", str(bad))
-    assert result.returncode != 0 and "unknown config key 'output.urii': did you mean 'output.uri'?" in result.stderr
+    assert main(["plan", "--config", str(bad)]) != 0
+    assert "unknown config key 'output.urii': did you mean 'output.uri'?" in capsys.readouterr().err
 
 
 def test_plan_prints_sizes_and_config():
