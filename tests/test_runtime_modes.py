@@ -64,7 +64,7 @@ def test_live_sustained_files_carry_events_from_their_generation_time(ray_local,
 
     window = 30.0
     report = lakebench_ray.generate(lakebench_ray.load_config(
-        None, [f"output.uri={tmp_path}", *BASE, "num_files=2", "duration_s=6", "timestamp_live=true",
+        None, [f"output.uri={tmp_path}", *BASE, "num_files=2", "duration_s=10", "timestamp_live=true",
                f"timestamp_live_window_s={window}"]))
     data = tmp_path / "customer" / "interactions"
     epoch = dt.datetime(1970, 1, 1)
