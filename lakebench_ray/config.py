@@ -18,6 +18,7 @@ from typing import Any, Mapping, Optional, Sequence
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
+from . import layout
 from .core import GenParams, num_files_for_scale
 from .errors import ConfigError
 
@@ -337,13 +338,7 @@ def validate(config: Config) -> None:
         raise ConfigError(
             f"partition.index: must be between 0 and partition.count-1 ({config.partition.count - 1}), got {index}"
         )
-    if not config.output.uri.strip():
-        raise ConfigError("output.uri: must not be empty: give a directory or s3://bucket")
-    if config.output.uri.startswith("s3://") and not config.output.uri[5:].strip("/"):
-        raise ConfigError(f"output.uri: '{config.output.uri}' names no bucket: write s3://BUCKET[/PATH]")
-    if "://" in config.output.uri and not config.output.uri.startswith(("s3://", "file://")):
-        scheme = config.output.uri.split("://", 1)[0]
-        raise ConfigError(f"output.uri: scheme '{scheme}://' is not supported: use a local directory or s3://BUCKET")
+    layout.check_output_uri(config.output.uri)
     if config.timestamp_live and config.duration_s is None:
         raise ConfigError("timestamp_live: only sustained runs make live files: set duration_s too")
     _check_prefix(config.output.prefix)

@@ -37,6 +37,7 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
+from . import layout
 from .errors import ConfigError
 from .lakebench_job import lakebench_num_files
 
@@ -244,7 +245,7 @@ def read_lakebench_config(path: str | os.PathLike, environ: Mapping[str, str] | 
     bucket = str(bucket).strip() if _given(bucket) else DEFAULT_BRONZE_BUCKET
     if _is_placeholder(bucket):
         raise ConfigError(f"{s3}.buckets.bronze: '{bucket}' is a placeholder: name the bronze bucket (in {source})")
-    layer["output"]["uri"] = bucket if bucket.startswith("s3://") else f"s3://{bucket}"
+    layer["output"]["uri"] = layout.bucket_uri(bucket)
     template = _get(tree, "architecture.pipeline.medallion.bronze.path_template")
     template = str(template).strip() if _given(template) else DEFAULT_PATH_TEMPLATE
     if re.search(r"[{}$<>*]", template):

@@ -33,6 +33,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
+from . import layout
 from .errors import ConfigError, UsageError
 
 #: Where the job's settings come from, in error messages.
@@ -188,8 +189,7 @@ def pod_cpus() -> int:
 def job_layer(args: JobArgs, environ: Mapping[str, str] | None = None, cpus: int | None = None) -> dict[str, Any]:
     """The configuration keys the job's arguments stand for (merged by ``load_config``)."""
     env = os.environ if environ is None else environ
-    bucket = args.bucket.strip()
-    uri = bucket if bucket.startswith("s3://") else f"s3://{bucket.strip('/')}"
+    uri = layout.bucket_uri(args.bucket)
     layer: dict[str, Any] = {
         "num_files": lakebench_num_files(args.target_tb, args.file_size_mb),
         "file_size_mb": args.file_size_mb,

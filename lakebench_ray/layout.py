@@ -14,7 +14,44 @@ from __future__ import annotations
 
 import secrets
 
+from .errors import ConfigError
 from .core.plan import file_key, file_name, in_partition, parse_file_name
+
+#: Output URI schemes: an S3 bucket (``s3://bucket[/path]``) or a local directory (a path, or
+#: ``file://path``). Everything that needs to tell them apart asks :func:`is_s3`.
+S3_SCHEME = "s3://"
+FILE_SCHEME = "file://"
+
+
+def is_s3(uri: str) -> bool:
+    """Whether an output URI names an S3 bucket (else it is a local directory)."""
+    return str(uri).startswith(S3_SCHEME)
+
+
+def bucket_uri(bucket: str) -> str:
+    """``s3://bucket`` from a bucket name, or the URI itself when it already is one (Lakebench
+    names buckets without the scheme)."""
+    bucket = str(bucket).strip()
+    return bucket if is_s3(bucket) else f"{S3_SCHEME}{bucket.strip('/')}"
+
+
+def local_path(uri: str) -> str:
+    """The directory a local output URI names (``file://`` dropped)."""
+    uri = str(uri)
+    return uri[len(FILE_SCHEME) :] if uri.startswith(FILE_SCHEME) else uri
+
+
+def check_output_uri(uri: str) -> None:
+    """Refuse an output URI no store can open, in one line naming ``output.uri``."""
+    uri = str(uri)
+    if not uri.strip():
+        raise ConfigError("output.uri: must not be empty: give a directory or s3://bucket")
+    if is_s3(uri) and not uri[len(S3_SCHEME) :].strip("/"):
+        raise ConfigError(f"output.uri: '{uri}' names no bucket: write s3://BUCKET[/PATH]")
+    if "://" in uri and not uri.startswith((S3_SCHEME, FILE_SCHEME)):
+        scheme = uri.split("://", 1)[0]
+        raise ConfigError(f"output.uri: scheme '{scheme}://' is not supported: use a local directory or s3://BUCKET")
+
 
 #: The control directory's top-level name, directly under the output URI.
 CONTROL_ROOT = "_lakebench"
