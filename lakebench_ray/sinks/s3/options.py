@@ -198,13 +198,9 @@ def _is_trusted_host(host: str) -> bool:
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """``s3://bucket[/root/path]`` -> ``(bucket, "root/path")`` (root without slashes at the ends)."""
     text = str(uri).strip()
-    for scheme in ("s3://", "s3a://"):
-        if text.startswith(scheme):
-            rest = text[len(scheme) :]
-            break
-    else:
+    if not text.startswith("s3://"):
         raise ConfigError(f"output.uri: '{uri}' is not an S3 URI: write s3://BUCKET[/PATH]")
-    bucket, _, root = rest.partition("/")
+    bucket, _, root = text[len("s3://") :].partition("/")
     if not bucket:
         raise ConfigError(f"output.uri: '{uri}' names no bucket: write s3://BUCKET[/PATH]")
     if not (3 <= len(bucket) <= 63) or bucket != bucket.lower() or not all(
