@@ -39,6 +39,14 @@ def test_every_s3_option_is_a_config_key_with_the_same_default():
         assert default is None or default == option_fields[name], name
 
 
+def test_config_checks_s3_keys_without_loading_boto3():
+    """Only the sinks import boto3, and only when they make requests: the config layer uses S3Options."""
+    code = ("import sys, lakebench_ray.config as c; c.load_config(None, ['output.uri=s3://bucket']); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore', 'ray'}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
+
+
 def test_new_s3_keys_reach_the_stores_options(monkeypatch):
     for name in ("S3_SIGN_PAYLOAD", "S3_CHECKSUM"):
         monkeypatch.delenv(name, raising=False)
