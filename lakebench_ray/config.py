@@ -21,6 +21,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationE
 from . import layout
 from .core import GenParams, num_files_for_scale
 from .errors import ConfigError
+from .sinks.s3.options import S3Options
 
 
 @dataclass(frozen=True)
@@ -30,16 +31,28 @@ class OutputConfig:
     create_bucket: bool = False
 
 
+#: S3Options's own defaults: the ``s3`` keys that the environment cannot set default to them.
+_S3 = S3Options()
+
+
 @dataclass(frozen=True)
 class S3Config:
+    """The ``s3`` section: every :class:`S3Options` field under its name. ``None`` means "from the
+    environment (``S3_*`` / ``AWS_*``), else S3Options's default"; bounds are S3Options's too."""
+
     endpoint_url: Optional[str] = None
     region: Optional[str] = None
     path_style: Optional[bool] = None
     verify_ssl: Optional[bool] = None
     ca_cert: Optional[str] = None
-    part_size_mb: int = 16
-    max_concurrency: int = 4
-    max_attempts: int = 8
+    part_size_mb: int = _S3.part_size_mb
+    max_concurrency: int = _S3.max_concurrency
+    max_attempts: int = _S3.max_attempts
+    connect_timeout: float = _S3.connect_timeout
+    read_timeout: float = _S3.read_timeout
+    retry_mode: str = _S3.retry_mode
+    checksum: Optional[str] = None
+    sign_payload: Optional[bool] = None
 
 
 @dataclass(frozen=True)
@@ -134,8 +147,11 @@ class Config:
         """``open_store`` arguments: plain values from which every process opens the same store
         (no secrets: those come from each process's own environment and credential chain).
         Only a writing run may create the bucket."""
-        s3 = {k: v for k, v in dataclasses.asdict(self.s3).items() if v is not None}
-        return {"uri": self.output.uri, "s3": s3, "create_bucket": self.output.create_bucket and writing}
+        return {"uri": self.output.uri, "s3": self.s3_options(), "create_bucket": self.output.create_bucket and writing}
+
+    def s3_options(self) -> dict[str, Any]:
+        """The ``s3`` keys that are set, as :class:`S3Options` fields (unset ones come from the environment)."""
+        return {k: v for k, v in dataclasses.asdict(self.s3).items() if v is not None}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -330,9 +346,6 @@ def validate(config: Config) -> None:
     _positive("checkpoint.every_files", config.checkpoint.every_files, 1, inclusive=True)
     _positive("checkpoint.every_seconds", config.checkpoint.every_seconds)
     _positive("checkpoint.lease_ttl_s", config.checkpoint.lease_ttl_s)
-    _positive("s3.part_size_mb", config.s3.part_size_mb, 5, inclusive=True)
-    _positive("s3.max_concurrency", config.s3.max_concurrency, 1, inclusive=True)
-    _positive("s3.max_attempts", config.s3.max_attempts, 1, inclusive=True)
     index = config.partition_index()
     if not 0 <= index < config.partition.count:
         raise ConfigError(
@@ -342,8 +355,10 @@ def validate(config: Config) -> None:
     if config.timestamp_live and config.duration_s is None:
         raise ConfigError("timestamp_live: only sustained runs make live files: set duration_s too")
     _check_prefix(config.output.prefix)
-    # Generation parameters are checked by the core itself (one place for their rules).
+    # Generation parameters are checked by the core itself, S3 settings by S3Options (one place
+    # for their rules, S3's limits included); the environment is not read here, the store does.
     config.gen_params(rows_per_file=config.rows_per_file or 1, row_group_rows=1)
+    S3Options(**config.s3_options())
     files = config.planned_files
     if files > MAX_FILES:
         raise ConfigError(

@@ -135,9 +135,9 @@ def _child(args) -> dict:
             max_concurrency=args.concurrency, **extra,
         )
         store = S3Store(f"s3://{args.bucket}", options)
-        from lakebench_ray.sinks import s3 as s3_module
+        from lakebench_ray.sinks.digest import crc32
 
-        crc32_impl = f"{s3_module._crc32.__module__ or 'zlib'}.crc32"
+        crc32_impl = f"{crc32.__module__ or 'zlib'}.crc32"
 
         def upload(key: str, size: int) -> None:
             source = _Source(block, size)

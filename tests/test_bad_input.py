@@ -54,6 +54,24 @@ def test_bad_value_is_one_line(override, needle):
     assert needle in refuse(override)
 
 
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("s3.part_size_mb=9999", "s3.part_size_mb: must be an integer from 5 (S3's minimum part size) to 5120, got 9999"),
+        ("s3.part_size_mb=4", "s3.part_size_mb: must be an integer from 5 (S3's minimum part size) to 5120, got 4"),
+        ("s3.retry_mode=bogus", "s3.retry_mode: must be 'standard' or 'adaptive', got 'bogus'"),
+        ("s3.checksum=sha256", "s3.checksum: must be 'crc32' or 'md5', got 'sha256'"),
+        ("s3.read_timeout=0", "s3.read_timeout: must be a number of seconds > 0, got 0.0"),
+        ("s3.endpoint_url=minio:9000", "s3.endpoint_url: 'minio:9000' is not an http(s) URL"),
+    ],
+)
+def test_s3_settings_are_checked_by_the_stores_own_rules(override, message):
+    """The config refuses what S3Options would refuse, with S3Options's message, before any work
+    and whatever output.uri is (a local run too: the key is wrong either way)."""
+    assert refuse(override).startswith(message)
+    assert refuse("output.uri=s3://bucket", override).startswith(message)
+
+
 def test_s3_file_too_large_for_ten_thousand_parts():
     message = refuse("output.uri=s3://bucket", "file_size_mb=200000", "payload_kb=64")
     assert "need more than 10,000 parts of s3.part_size_mb=16: raise s3.part_size_mb to at least" in message

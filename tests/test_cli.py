@@ -32,7 +32,7 @@ def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         ("customer_id_max=0", "customer_id_max: must be at least 1"),
         ("ray.num_actors=0", "ray.num_actors: must be at least 1"),
         ("num_files=0", "num_files: must be at least 1"),
-        ("s3.part_size_mb=4", "s3.part_size_mb: must be at least 5"),
+        ("s3.part_size_mb=4", "s3.part_size_mb: must be an integer from 5"),
         ("output.uri=gs://bucket", "scheme 'gs://' is not supported"),
         ("oops", "is not KEY=VALUE"),
     ],

@@ -12,8 +12,10 @@ import zipfile
 import pytest
 from omegaconf import OmegaConf
 
-from lakebench_ray.config import Config, all_keys, config_file, load_config, packaged_configs
+from lakebench_ray.config import Config, S3Config, all_keys, config_file, load_config, packaged_configs
 from lakebench_ray.errors import ConfigError
+from lakebench_ray.sinks import open_store
+from lakebench_ray.sinks.s3 import S3Options
 
 from .helpers import ROOT
 
@@ -25,6 +27,39 @@ def test_default_yaml_is_the_codes_defaults_and_documents_every_key():
     for key in all_keys():
         line = next((ln for ln in text.splitlines() if ln.strip().startswith(key.rsplit(".", 1)[-1] + ":")), None)
         assert line is not None and "#" in line, f"{key} has no documented line in default.yaml"
+
+
+def test_every_s3_option_is_a_config_key_with_the_same_default():
+    """S3Config holds every S3Options field; a key the environment can set defaults to None (the
+    environment, else S3Options's default), any other to S3Options's own default."""
+    config_fields = {f.name: f.default for f in dataclasses.fields(S3Config)}
+    option_fields = {f.name: f.default for f in dataclasses.fields(S3Options)}
+    assert config_fields.keys() == option_fields.keys()
+    for name, default in config_fields.items():
+        assert default is None or default == option_fields[name], name
+
+
+def test_config_checks_s3_keys_without_loading_boto3():
+    """Only the sinks import boto3, and only when they make requests: the config layer uses S3Options."""
+    code = ("import sys, lakebench_ray.config as c; c.load_config(None, ['output.uri=s3://bucket']); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore', 'ray'}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
+
+
+def test_new_s3_keys_reach_the_stores_options(monkeypatch):
+    for name in ("S3_SIGN_PAYLOAD", "S3_CHECKSUM"):
+        monkeypatch.delenv(name, raising=False)
+    config = load_config(None, ["output.uri=s3://bucket/data", "s3.sign_payload=true", "s3.checksum=md5",
+                                "s3.retry_mode=adaptive", "s3.connect_timeout=3", "s3.read_timeout=30"])
+    options = open_store(**config.store_spec()).options
+    assert (options.sign_payload, options.payload_signed, options.checksum) == (True, True, "md5")
+    assert (options.retry_mode, options.connect_timeout, options.read_timeout) == ("adaptive", 3.0, 30.0)
+    # Unset, they still come from the environment.
+    monkeypatch.setenv("S3_SIGN_PAYLOAD", "false")
+    monkeypatch.setenv("S3_CHECKSUM", "md5")
+    options = open_store(**load_config(None, ["output.uri=s3://bucket"]).store_spec()).options
+    assert (options.sign_payload, options.checksum) == (False, "md5")
 
 
 def test_named_configs_resolve_anywhere(tmp_path, monkeypatch):

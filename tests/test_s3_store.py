@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakebench_ray.errors import ConfigError, SinkError
-from lakebench_ray.sinks import s3 as s3mod
+from lakebench_ray.sinks.s3 import preflight, store as s3store
 from lakebench_ray.sinks.s3 import S3Options, S3Store, parse_s3_uri
 
 MIB = 1 << 20
@@ -231,7 +231,7 @@ def test_parquet_streams_into_writer_and_reads_back(s3_env, s3_bucket):
 
 
 def test_put_get_list_delete(s3_env, s3_bucket, s3_client, monkeypatch):
-    monkeypatch.setattr(s3mod, "_LIST_PAGE", 3)  # several pages
+    monkeypatch.setattr(s3store, "LIST_PAGE", 3)  # several pages
     store = make_store(s3_bucket, s3_env.endpoint)
     for i in range(7):
         store.put_bytes(f"a/{i}.bin", bytes([i]) * (i + 1))
@@ -444,7 +444,7 @@ def test_part_requests_are_cheap_to_send(s3_env, s3_bucket):
         assert headers["X-Amz-Content-SHA256"] in ("UNSIGNED-PAYLOAD", b"UNSIGNED-PAYLOAD")
         assert "x-amz-checksum-crc32" in {k.lower() for k in headers}
         assert "Expect" not in headers
-    assert seen[0][2] == "_GatherBody"
+    assert seen[0][2] == "GatherBody"
     assert store.get_bytes("cheap.bin") == data
 
 
@@ -471,5 +471,5 @@ def test_preflight_refuses_a_server_that_ignores_conditional_writes():
 
     store = S3Store("s3://bucket", S3Options(endpoint_url="http://127.0.0.1:9"))
     with pytest.raises(SinkError, match="ignores conditional writes") as err:
-        store._require_conditional_writes(IgnoresConditions(), "k", b"p", "http://127.0.0.1:9")
+        preflight._require_conditional_writes(store, IgnoresConditions(), "k", b"p", "http://127.0.0.1:9")
     assert "\n" not in str(err.value)

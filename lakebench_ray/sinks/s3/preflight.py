@@ -1,0 +1,239 @@
+"""Before any work: check that the endpoint, TLS, credentials, bucket and permissions all work.
+
+A wrong endpoint, CA, key, region or policy otherwise surfaces only inside a generator actor,
+minutes later, as a retried and wrapped botocore error. Here each one becomes a single line
+saying what is wrong and which setting fixes it, so these messages are more specific than the
+operations' ``"<action> failed: <reason>"`` (:mod:`.errors`), and name the step that failed.
+The checks use a client with few attempts and a short connect timeout: a wrong endpoint should
+not be retried ``max_attempts`` times with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from ... import layout
+from ...errors import SinkError
+from .checksums import checksum_args
+from .errors import MISSING_BUCKET_CODES, error_code, error_status, network_reason, one_line, reason
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import S3Store
+
+log = logging.getLogger(__name__)
+
+_BAD_CREDENTIAL_CODES = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "TokenRefreshRequired",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+}
+_DENIED_CODES = {"AccessDenied", "AllAccessDisabled", "Forbidden", "403"}
+_REGION_CODES = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
+
+
+def preflight(store: "S3Store") -> None:
+    """List, write, read back and delete a probe in the control directory; start and abort a
+    multipart upload. Every failure is one line saying what to fix."""
+    from botocore import exceptions as bx
+
+    opts = store.options
+    endpoint = opts.describe_endpoint()
+    if opts.ca_cert and opts.verify_ssl and not os.path.isfile(opts.ca_cert):
+        raise SinkError(f"s3.ca_cert '{opts.ca_cert}' is not a file: give the path of a PEM CA bundle")
+    if opts.ca_cert and opts.verify_ssl:
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=opts.ca_cert)
+        except (ssl.SSLError, ValueError) as exc:
+            raise SinkError(
+                f"s3.ca_cert '{opts.ca_cert}' holds no usable PEM certificate ({one_line(str(exc))}): "
+                "give the path of the CA's PEM certificate"
+            ) from None
+    if not opts.verify_ssl and endpoint.startswith("https://"):
+        log.warning(
+            "TLS certificate verification is off for S3 endpoint %s (s3.verify_ssl=false / "
+            "S3_VERIFY_SSL=false): traffic is encrypted but the server is not authenticated", endpoint
+        )
+    # Fail fast: a wrong endpoint should not be retried max_attempts times with backoff.
+    client = store._make_client(
+        max_attempts=min(opts.max_attempts, 2), connect_timeout=min(opts.connect_timeout, 5.0)
+    )
+    step = "listing"
+    try:
+        try:
+            client.list_objects_v2(Bucket=store.bucket, Prefix=store._full_prefix(""), MaxKeys=1)
+        except bx.ClientError as exc:
+            if not _is_missing_bucket(exc):
+                raise
+            if not store.create_bucket:
+                raise SinkError(
+                    f"bucket '{store.bucket}' does not exist at {endpoint}: "
+                    "create it or set output.create_bucket=true"
+                ) from exc
+            step = "creating bucket"
+            _create_bucket(store, client)
+        probe = layout.probe_key()
+        full = store._full_key(probe)
+        payload = b"lakebench preflight " + secrets.token_bytes(16)
+        step = "writing"
+        client.put_object(
+            Bucket=store.bucket, Key=full, Body=payload, ContentLength=len(payload), IfNoneMatch="*",
+            **checksum_args(opts.checksum, [payload]),
+        )
+        try:
+            step = "reading"
+            echoed = client.get_object(Bucket=store.bucket, Key=full)["Body"].read()
+            if echoed != payload:
+                raise SinkError(
+                    f"S3 at {endpoint} returned different bytes for the probe {store.describe(probe)}: "
+                    "check the endpoint and any proxy in between"
+                )
+            step = "checking conditional writes"
+            _require_conditional_writes(store, client, full, payload, endpoint)
+            step = "starting a multipart upload"
+            # As the writer starts them: a server without full-object CRC32 fails here, not mid-run.
+            extra = {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"} if opts.checksum == "crc32" else {}
+            upload = client.create_multipart_upload(Bucket=store.bucket, Key=full, **extra)
+            step = "aborting a multipart upload"
+            client.abort_multipart_upload(Bucket=store.bucket, Key=full, UploadId=upload["UploadId"])
+        finally:
+            step = "deleting"
+            client.delete_object(Bucket=store.bucket, Key=full)
+    except SinkError:
+        raise
+    except bx.NoCredentialsError as exc:
+        raise SinkError(
+            f"no S3 credentials found for {endpoint}: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or a pod/instance role)"
+        ) from exc
+    except bx.SSLError as exc:
+        problem = _certificate_problem(exc)
+        if problem is not None:
+            trusted = f"the CA in s3.ca_cert '{opts.ca_cert}'" if opts.ca_cert else "the system's CAs"
+            raise SinkError(
+                f"the TLS certificate of S3 endpoint {endpoint} is not trusted by {trusted} ({problem}): "
+                "set s3.ca_cert (S3_CA_CERT) to the PEM of the CA that signed it, "
+                "or s3.verify_ssl=false (S3_VERIFY_SSL=false) for a test endpoint"
+            ) from exc
+        raise SinkError(
+            f"TLS handshake with S3 endpoint {endpoint} failed ({network_reason(exc)}): "
+            "set s3.ca_cert to the CA bundle, or s3.verify_ssl=false for a test endpoint"
+        ) from exc
+    except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ConnectionClosedError) as exc:
+        raise SinkError(
+            f"cannot reach S3 endpoint {endpoint}: {network_reason(exc)}: check s3.endpoint_url"
+        ) from exc
+    except bx.ReadTimeoutError as exc:
+        raise SinkError(
+            f"S3 endpoint {endpoint} did not answer within {opts.read_timeout:g}s: "
+            "check s3.endpoint_url (is it an S3 server?)"
+        ) from exc
+    except bx.ClientError as exc:
+        raise _client_error(store, exc, step, endpoint) from exc
+    except bx.BotoCoreError as exc:
+        raise SinkError(f"S3 preflight against {endpoint} failed while {step}: {reason(exc)}") from exc
+
+
+def _require_conditional_writes(store: "S3Store", client, full: str, payload: bytes, endpoint: str) -> None:
+    """A second create of the probe with ``If-None-Match: *`` must be refused: the lease that
+    keeps two runs off one prefix relies on it."""
+    from botocore.exceptions import ClientError
+
+    try:
+        client.put_object(Bucket=store.bucket, Key=full, Body=payload, ContentLength=len(payload), IfNoneMatch="*",
+                          **checksum_args(store.options.checksum, [payload]))
+    except ClientError as exc:
+        if error_status(exc) in (412, 409) or error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+            return
+        raise
+    raise SinkError(
+        f"S3 at {endpoint} ignores conditional writes (If-None-Match), so it cannot keep two runs off one "
+        "prefix: use a server that supports them (AWS S3, MinIO, SeaweedFS, Ceph RGW 18+)"
+    )
+
+
+def _is_missing_bucket(exc: BaseException) -> bool:
+    code = error_code(exc)
+    return code in MISSING_BUCKET_CODES or (code in ("404", "NotFound") and error_status(exc) == 404)
+
+
+def _create_bucket(store: "S3Store", client) -> None:
+    from botocore.exceptions import ClientError
+
+    args: dict[str, Any] = {"Bucket": store.bucket}
+    if store.options.region != "us-east-1":
+        args["CreateBucketConfiguration"] = {"LocationConstraint": store.options.region}
+    try:
+        client.create_bucket(**args)
+    except ClientError as exc:
+        if error_code(exc) not in ("BucketAlreadyOwnedByYou",):
+            raise
+    log.info("created bucket %s at %s", store.bucket, store.options.describe_endpoint())
+
+
+def _credential_source(store: "S3Store") -> str:
+    try:
+        import boto3
+
+        credentials = boto3.session.Session(region_name=store.options.region).get_credentials()
+    except Exception:  # noqa: BLE001 - only for the message
+        return "unknown source"
+    return getattr(credentials, "method", None) or "unknown source"
+
+
+def _client_error(store: "S3Store", exc: BaseException, step: str, endpoint: str) -> SinkError:
+    code = error_code(exc)
+    status = error_status(exc)
+    if code in _BAD_CREDENTIAL_CODES:
+        return SinkError(
+            f"S3 at {endpoint} rejected the credentials ({code}; credentials from "
+            f"{_credential_source(store)}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+        )
+    if code in _REGION_CODES or status == 301:
+        return SinkError(
+            f"bucket '{store.bucket}' is not reachable in region {store.options.region} at {endpoint} "
+            f"({code or status}): set s3.region (AWS_REGION) to the bucket's region"
+        )
+    if code in _DENIED_CODES:
+        what = {
+            "listing": f"list s3://{store.bucket}/{store.root} (grant s3:ListBucket)",
+            "creating bucket": f"create bucket '{store.bucket}' (grant s3:CreateBucket or create it yourself)",
+            "writing": f"write to {store.uri} (grant s3:PutObject)",
+            "reading": f"read back from {store.uri} (grant s3:GetObject)",
+            "starting a multipart upload": f"start multipart uploads in {store.uri} (grant s3:PutObject)",
+            "aborting a multipart upload": f"abort multipart uploads in {store.uri} (grant s3:AbortMultipartUpload)",
+            "deleting": f"delete from {store.uri} (grant s3:DeleteObject)",
+        }.get(step, f"access {store.uri}")
+        return SinkError(f"no permission to {what} at {endpoint}: {code}")
+    hint = ""
+    if step == "starting a multipart upload" and store.options.checksum == "crc32":
+        hint = " (a server without CRC32 full-object checksums needs S3_CHECKSUM=md5)"
+    return SinkError(f"S3 preflight against {endpoint} failed while {step} {store.uri}: {reason(exc)}{hint}")
+
+
+def _certificate_problem(exc: BaseException) -> str | None:
+    """What a TLS peer verification failure found wrong ('self-signed certificate in certificate
+    chain', 'IP address mismatch, ...'), or None when the failure was something else."""
+    import ssl
+
+    seen = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return getattr(current, "verify_message", None) or "certificate verify failed"
+        kwargs = getattr(current, "kwargs", None) or {}
+        stack.extend([current.__context__, current.__cause__, kwargs.get("error")])
+        stack.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+    return None

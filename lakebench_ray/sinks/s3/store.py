@@ -1,0 +1,252 @@
+"""S3Store: the :class:`Store` operations on ``s3://bucket[/root]`` (listing, small objects,
+compare-and-swap, clean-up of unfinished uploads), each one request or one paginated walk.
+
+Large objects go through :mod:`.writer`, reads through :mod:`.reader`, the before-the-run checks
+through :mod:`.preflight`; every botocore error leaves through :class:`.errors.mapped`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from typing import Any, BinaryIO, Callable
+
+from ..base import ObjectStat, Store
+from . import reader
+from .checksums import checksum_args
+from .client import make_client
+from .errors import error_code, error_status, is_absent, is_unavailable, mapped, network_reason, reason
+from .options import S3Options, parse_s3_uri
+from .upload import BufferPool
+from .writer import S3ObjectWriter
+
+#: ``list_objects_v2`` page size (a module constant so tests can exercise pagination cheaply).
+LIST_PAGE = 1000
+
+
+def _lost_race(exc: BaseException) -> bool:
+    """A conditional request's precondition failed (412, or 409 when another conditional write
+    to the key raced it, or 404 for If-Match on a vanished key)."""
+    code, status = error_code(exc), error_status(exc)
+    return status in (412, 409) or code in ("PreconditionFailed", "ConditionalRequestConflict") or is_absent(exc)
+
+
+class S3Store(Store):
+    """Objects under ``s3://bucket[/root/path]``; keys are ``/``-separated paths below the root.
+
+    Picklable (clients and threads are rebuilt lazily), so a store can be shipped to Ray actors.
+    """
+
+    def __init__(self, uri: str, options: S3Options | None = None, *, create_bucket: bool = False):
+        self.uri = str(uri)
+        self.bucket, self.root = parse_s3_uri(uri)
+        self.options = options if options is not None else S3Options.from_env()
+        self.create_bucket = bool(create_bucket)
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._lock = threading.Lock()
+        self._client = None
+        self._probe_client = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool: BufferPool | None = None
+
+    def __getstate__(self) -> dict:
+        return {"uri": self.uri, "options": self.options, "create_bucket": self.create_bucket}
+
+    def __setstate__(self, state: dict) -> None:
+        self.uri = state["uri"]
+        self.bucket, self.root = parse_s3_uri(self.uri)
+        self.options = state["options"]
+        self.create_bucket = state["create_bucket"]
+        self._init_runtime()
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.uri!r}, endpoint={self.options.describe_endpoint()!r})"
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _full_key(self, key: str) -> str:
+        key = str(key).lstrip("/")
+        if not key:
+            raise ValueError("empty object key")
+        return f"{self.root}/{key}" if self.root else key
+
+    def _full_prefix(self, prefix: str) -> str:
+        """A directory-like prefix: '' is the root, 'a/b' means everything under 'a/b/'."""
+        prefix = str(prefix).strip("/")
+        parts = [p for p in (self.root, prefix) if p]
+        return "/".join(parts) + "/" if parts else ""
+
+    def _relative(self, full_key: str) -> str:
+        return full_key[len(self.root) + 1 :] if self.root else full_key
+
+    def _make_client(self, **tighter: Any):
+        return make_client(self.options, **tighter)
+
+    def _get_client(self):
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _get_executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = concurrent.futures.ThreadPoolExecutor(
+                        max_workers=self.options.max_concurrency, thread_name_prefix="lakebench-s3-upload"
+                    )
+        return self._executor
+
+    def _get_pool(self) -> BufferPool:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = BufferPool(self.options.part_size, keep=self.options.max_concurrency + 1)
+        return self._pool
+
+    def close(self) -> None:
+        """Release threads and connections (the store stays usable; they are rebuilt on demand)."""
+        with self._lock:
+            executor, self._executor, self._client, self._pool = self._executor, None, None, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    def probe(self) -> str | None:
+        """One quick request (HEAD bucket, one attempt, short timeouts): None when S3 answers,
+        else why not. Used to wait out an outage without spending files' attempts."""
+        from botocore import exceptions as bx
+
+        if getattr(self, "_probe_client", None) is None:
+            self._probe_client = self._make_client(max_attempts=1, connect_timeout=2.0, read_timeout=5.0)
+        try:
+            self._probe_client.head_bucket(Bucket=self.bucket)
+        except (bx.ConnectionError, bx.HTTPClientError) as exc:
+            return f"cannot connect to {self.options.describe_endpoint()} ({network_reason(exc)})"
+        except bx.ClientError as exc:
+            if is_unavailable(exc):
+                return f"{self.options.describe_endpoint()} answers {reason(exc)}"
+            return None  # it answers (even a 403/404 is an answer: the next request says what is wrong)
+        except bx.BotoCoreError as exc:
+            return reason(exc)
+        return None
+
+    def preflight(self) -> None:
+        """List, write, read back and delete a probe; start and abort a multipart upload (see
+        :func:`.preflight.preflight`). Every failure is one line saying what to fix."""
+        from .preflight import preflight
+
+        preflight(self)
+
+    # -- Store API -------------------------------------------------------------------------------
+    def open_writer(self, key: str) -> S3ObjectWriter:
+        return S3ObjectWriter(self, key)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """One PutObject: atomic (readers see the old or the new object, never a mix)."""
+        payload = data if isinstance(data, bytes) else bytes(data)
+        with mapped(f"writing {self.describe(key)}"):
+            self._get_client().put_object(
+                Bucket=self.bucket,
+                Key=self._full_key(key),
+                Body=payload,
+                ContentLength=len(payload),
+                **checksum_args(self.options.checksum, [payload]),
+            )
+
+    def get_bytes(self, key: str) -> bytes | None:
+        with mapped(f"reading {self.describe(key)}", ignore=is_absent):
+            return reader.read_object(self, key)
+        return None
+
+    def open_reader(self, key: str) -> BinaryIO:
+        """A seekable reader over ranged GETs; ``pyarrow.parquet.ParquetFile`` reads it directly."""
+        return reader.open_reader(self, key)
+
+    def list(self, prefix: str) -> dict[str, int]:
+        return {key: stat.size for key, stat in self.stat_all(prefix).items()}
+
+    def stat_all(self, prefix: str) -> dict[str, ObjectStat]:
+        """One listing: size and ETag of every object under ``prefix``."""
+        out: dict[str, ObjectStat] = {}
+        with mapped(f"listing {self.describe(prefix)}"):
+            pages = self._get_client().get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket,
+                Prefix=self._full_prefix(prefix),
+                PaginationConfig={"PageSize": LIST_PAGE},
+            )
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    if item["Key"].endswith("/"):
+                        continue  # a directory marker, not an object
+                    out[self._relative(item["Key"])] = ObjectStat(int(item["Size"]), str(item.get("ETag", "")))
+        return out
+
+    def delete(self, key: str) -> None:
+        with mapped(f"deleting {self.describe(key)}", ignore=is_absent):
+            self._get_client().delete_object(Bucket=self.bucket, Key=self._full_key(key))
+
+    # -- compare-and-swap (conditional requests: If-None-Match / If-Match) ----------------------
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        with mapped(f"reading {self.describe(key)}", ignore=is_absent):
+            response = self._get_client().get_object(Bucket=self.bucket, Key=self._full_key(key))
+            return response["Body"].read(), str(response.get("ETag", ""))
+        return None
+
+    def _conditional(self, action: str, key: str, call) -> Any:
+        """Run a conditional request; None when its precondition failed (see :func:`_lost_race`)."""
+        with mapped(f"{action} {self.describe(key)}", ignore=_lost_race):
+            return call()
+        return None
+
+    def create_exclusive(self, key: str, data: bytes) -> str | None:
+        response = self._conditional("creating", key, lambda: self._get_client().put_object(
+            Bucket=self.bucket, Key=self._full_key(key), Body=data, ContentLength=len(data), IfNoneMatch="*",
+            **checksum_args(self.options.checksum, [data]),
+        ))
+        return None if response is None else str(response.get("ETag", ""))
+
+    def replace_if(self, key: str, data: bytes, tag: str) -> str | None:
+        response = self._conditional("replacing", key, lambda: self._get_client().put_object(
+            Bucket=self.bucket, Key=self._full_key(key), Body=data, ContentLength=len(data), IfMatch=tag,
+            **checksum_args(self.options.checksum, [data]),
+        ))
+        return None if response is None else str(response.get("ETag", ""))
+
+    def delete_if(self, key: str, tag: str) -> bool:
+        response = self._conditional("deleting", key, lambda: self._get_client().delete_object(
+            Bucket=self.bucket, Key=self._full_key(key), IfMatch=tag,
+        ))
+        return response is not None
+
+    # -- unfinished multipart uploads -------------------------------------------------------------
+    def _open_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        with mapped(f"listing unfinished uploads under {self.describe(prefix)}"):
+            pages = self._get_client().get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket,
+                Prefix=self._full_prefix(prefix),
+                PaginationConfig={"PageSize": LIST_PAGE},
+            )
+            for page in pages:
+                for upload in page.get("Uploads", ()):
+                    found.append((upload["Key"], upload["UploadId"]))
+        return sorted(found)
+
+    def list_partials(self, prefix: str) -> list[str]:
+        """Keys (relative to the root) with an unfinished multipart upload, once per upload."""
+        return [self._relative(key) for key, _ in self._open_uploads(prefix)]
+
+    def cleanup_partials(self, prefix: str, select: Callable[[str], bool] | None = None) -> int:
+        removed = 0
+        client = self._get_client()
+        for key, upload_id in self._open_uploads(prefix):
+            if select is not None and not select(self._relative(key)):
+                continue
+            # NoSuchUpload: finished or aborted meanwhile, so not counted.
+            with mapped(f"aborting the unfinished upload of s3://{self.bucket}/{key}",
+                        ignore=lambda exc: error_code(exc) == "NoSuchUpload"):
+                client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                removed += 1
+        return removed
