@@ -20,6 +20,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationE
 
 from .core import GenParams, num_files_for_scale
 from .errors import ConfigError
+from .layout import is_s3_uri
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,6 @@ class Config:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
 
     # -- derived values -------------------------------------------------------------------
-    @property
-    def is_s3(self) -> bool:
-        return self.output.uri.startswith("s3://")
-
     @property
     def planned_files(self) -> int:
         if self.num_files is not None:
@@ -335,7 +332,7 @@ def validate(config: Config) -> None:
         )
     if not config.output.uri.strip():
         raise ConfigError("output.uri: must not be empty: give a directory or s3://bucket")
-    if config.output.uri.startswith("s3://") and not config.output.uri[5:].strip("/"):
+    if is_s3_uri(config.output.uri) and not config.output.uri[5:].strip("/"):
         raise ConfigError(f"output.uri: '{config.output.uri}' names no bucket: write s3://BUCKET[/PATH]")
     if "://" in config.output.uri and not config.output.uri.startswith(("s3://", "file://")):
         scheme = config.output.uri.split("://", 1)[0]

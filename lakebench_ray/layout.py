@@ -71,6 +71,13 @@ def parse_temp_name(name: str) -> str | None:
     return name[1:].split(TEMP_MARK, 1)[0]
 
 
+def is_s3_uri(uri: str) -> bool:
+    """Whether an output URI names an S3 bucket (else it is a local directory, ``file://`` or a
+    plain path): the one rule for the scheme, so the store that is opened and the limits that
+    are checked never disagree about where files go."""
+    return str(uri).startswith("s3://")
+
+
 def is_hidden(relative: str) -> bool:
     """Metadata, not data: any path part starting with ``_`` or ``.`` (``_SUCCESS``, temp files)."""
     return any(part.startswith(("_", ".")) for part in relative.split("/"))
@@ -87,6 +94,7 @@ __all__ = [
     "in_partition",
     "is_hidden",
     "is_lease_name",
+    "is_s3_uri",
     "lease_key",
     "parse_file_name",
     "parse_temp_name",

@@ -12,6 +12,7 @@ from .core import FilePlan, GenParams, build_loyalty_table, row_group_rows
 from .core.plan import estimated_row_bytes
 from .errors import ConfigError
 from .format import calibrate
+from .layout import is_s3_uri
 from .sinks.s3 import MAX_PARTS
 
 #: Parquet readers (Spark, Trino, Arrow's int32-indexed arrays) count a file's rows in an int32.
@@ -32,7 +33,7 @@ def check_limits(config: Config, rows: int, file_bytes: float, num_files: int) -
         )
     if num_files * rows >= 1 << 63:
         raise ConfigError("row ids would overflow int64 (files x rows per file): lower scale, num_files or file_size_mb")
-    if config.is_s3:
+    if is_s3_uri(config.output.uri):
         size = file_bytes * _SIZE_MARGIN
         if size > MAX_OBJECT_BYTES:
             raise ConfigError(

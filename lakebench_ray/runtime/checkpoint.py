@@ -92,10 +92,6 @@ class Checkpoint:
         self._unsaved = 0
         self._last_flush = time.monotonic()
 
-    @property
-    def completed(self) -> set[int]:
-        return set(self.files)
-
     def load(self, resume: bool) -> dict[int, dict]:
         """With ``resume``, the files (id -> receipt) a previous run of the same configuration
         completed, as it recorded them (still to be confirmed against the store).

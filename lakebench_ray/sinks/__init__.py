@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..layout import is_s3_uri
 from .base import ObjectWriter, Store
 from .local import LocalStore
 
@@ -12,7 +13,7 @@ def open_store(uri: str, s3: dict | None = None, create_bucket: bool = False) ->
     ``s3`` holds :class:`~lakebench_ray.sinks.s3.S3Options` fields; unset ones come from the
     environment. Plain values only, so a spec can be shipped to Ray actors.
     """
-    if uri.startswith("s3://"):
+    if is_s3_uri(uri):
         from .s3 import S3Options, S3Store
 
         return S3Store(uri, S3Options.from_env(**(s3 or {})), create_bucket=create_bucket)
