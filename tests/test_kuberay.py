@@ -20,7 +20,7 @@ import pytest
 yaml = pytest.importorskip("yaml")
 
 from lakebench_ray import kuberay  # noqa: E402
-from lakebench_ray.config import config_from_yaml, load_config  # noqa: E402
+from lakebench_ray.config import config_from_yaml  # noqa: E402
 from lakebench_ray.errors import ConfigError  # noqa: E402
 from lakebench_ray.version import __version__  # noqa: E402
 
