@@ -44,6 +44,17 @@ def other_calibration(monkeypatch, shift: int = 7) -> None:
     monkeypatch.setattr(planning, "calibrate", shifted)
 
 
+class Collect:
+    def __init__(self):
+        self.text = ""
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
 @pytest.fixture
 def dataset(ray_local, tmp_path):
     """A finished calibrated dataset; returns (root, config, the plan the run used)."""
@@ -71,8 +82,10 @@ def test_verify_and_resume_take_the_recorded_sizes(dataset, monkeypatch):
     assert result.plan["config_fingerprint"] == written.fingerprint
 
     # Resume accepts the checkpoint and regenerates nothing.
-    report = lakebench_ray.generate(config_for(root, "resume=true"))
+    out = Collect()
+    report = lakebench_ray.generate(config_for(root, "resume=true"), out=out)
     assert report.files_written == 0 and report.files_skipped == 3
+    assert f"{written.files.rows_per_file:,} rows per file as recorded in" in out.text
     assert report.plan["config_fingerprint"] == written.fingerprint
     doc = json.loads((root / "_lakebench" / PREFIX / "checkpoint.json").read_text())
     assert doc["fingerprint"] == written.fingerprint

@@ -159,7 +159,10 @@ def start(store: Store, prefix: str, key: str, plan: RunPlan, config, say) -> tu
     there as written are kept (one listing: size and version tag), and that is saved with this
     run's fingerprint and sizes."""
     if config.resume:
-        plan = with_recorded_sizes(plan, config, store, prefix)
+        measured, plan = plan, with_recorded_sizes(plan, config, store, prefix)
+        if plan.files.rows_per_file != measured.files.rows_per_file:
+            say(f"{plan.files.rows_per_file:,} rows per file as recorded in {plan.recorded_in} "
+                f"(measured here: {measured.files.rows_per_file:,})")
     checkpoint = Checkpoint(store, key, plan.fingerprint, sizing=plan.sizing(config))
     recorded = checkpoint.load(config.resume)
     kept, dropped = confirm(recorded, store.stat_all(prefix), prefix) if recorded else ({}, {})
