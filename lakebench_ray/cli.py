@@ -163,7 +163,7 @@ def cmd_kuberay(args) -> int:
     config = _load(args, settings, use_credentials=False)
     print(
         render_manifests(
-            config.to_yaml(),
+            config,
             name=args.name,
             namespace=args.namespace,
             image=args.image or DEFAULT_IMAGE,

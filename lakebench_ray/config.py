@@ -107,10 +107,6 @@ class Config:
 
     # -- derived values -------------------------------------------------------------------
     @property
-    def is_s3(self) -> bool:
-        return self.output.uri.startswith("s3://")
-
-    @property
     def planned_files(self) -> int:
         if self.num_files is not None:
             return self.num_files
@@ -254,6 +250,26 @@ def config_file(path: str | os.PathLike) -> Path:
     )
 
 
+def _yaml_layer(load, what: str):
+    """A YAML document as a layer: a mapping of keys to values, or a one-line error."""
+    try:
+        layer = load()
+    except Exception as exc:  # YAML syntax errors come in many types
+        raise ConfigError(f"{what} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(layer, type(OmegaConf.create({}))):
+        raise ConfigError(f"{what} must hold a mapping of keys to values")
+    return layer
+
+
+def config_from_yaml(text: str, source: str = "config text", overrides: Sequence[str] = ()) -> Config:
+    """The configuration a YAML text (and ``overrides``) describes, exactly as if the text were
+    the ``--config`` file: for text that travels without a file (the ConfigMap of a KubeRay run)."""
+    if not isinstance(text, str):
+        raise ConfigError(f"{source}: expected YAML text, got {type(text).__name__}")
+    layer = _yaml_layer(lambda: OmegaConf.create(text) if text.strip() else OmegaConf.create({}), source)
+    return load_config(None, overrides, layers=[(source, layer)])
+
+
 def load_config(
     path: str | os.PathLike | None = None,
     overrides: Sequence[str] = (),
@@ -269,15 +285,9 @@ def load_config(
     merged = OmegaConf.structured(Config)
     if path is not None:
         file = config_file(path)
-        try:
-            layer = OmegaConf.load(file)
-        except Exception as exc:  # YAML syntax errors come in many types
-            raise ConfigError(f"config file '{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
-        if not isinstance(layer, type(OmegaConf.create({}))):
-            raise ConfigError(f"config file '{path}' must hold a mapping of keys to values")
-        merged = _merge(merged, layer, str(path))
+        merged = _merge(merged, _yaml_layer(lambda: OmegaConf.load(file), f"config file '{path}'"), str(path))
     for source, mapping in layers:
-        merged = _merge(merged, OmegaConf.create(dict(mapping)), source)
+        merged = _merge(merged, mapping if OmegaConf.is_config(mapping) else OmegaConf.create(dict(mapping)), source)
     for item in overrides:
         if "=" not in item or item.startswith("="):
             raise ConfigError(f"override '{item}' is not KEY=VALUE: write e.g. scale=10")

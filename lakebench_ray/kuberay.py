@@ -1,13 +1,13 @@
 """Render KubeRay manifests for one generation run: a ConfigMap and a RayJob.
 
-Pure text in, text out: no Ray, no Kubernetes client, no network. The caller (the
-``lakebench-ray kuberay`` sub-command) loads and validates the config as usual and passes its
-*effective* config as YAML text::
+Text out, no Ray, no Kubernetes client, no network. The caller (the ``lakebench-ray kuberay``
+sub-command) loads and validates the config as usual and passes the :class:`~lakebench_ray.config.Config`::
 
+    from lakebench_ray.config import load_config
     from lakebench_ray.kuberay import render_manifests
 
     text = render_manifests(
-        effective_config_yaml,          # e.g. OmegaConf.to_yaml(cfg)
+        load_config("my-config.yaml", ["scale=100"]),
         name="lakebench-datagen",       # RayJob name; ConfigMap is "<name>-config"
         namespace="default",            # None: leave metadata.namespace out
         image="lakebench-ray:0.1.0",    # --image
@@ -20,21 +20,25 @@ Pure text in, text out: no Ray, no Kubernetes client, no network. The caller (th
 
 The output is a multi-document YAML string:
 
-1. a ``ConfigMap`` ``<name>-config`` whose ``config.yaml`` is ``config_yaml`` verbatim;
+1. a ``ConfigMap`` ``<name>-config`` whose ``config.yaml`` is the config as YAML (or, with
+   ``config_text``, that text verbatim: e.g. a commented file, checked to say the same);
 2. a ``RayJob`` ``<name>`` that mounts it at ``/etc/lakebench/config.yaml`` and runs
    ``python -m lakebench_ray generate --config /etc/lakebench/config.yaml resume=true``
-   on its own autoscaling RayCluster (head with ``num-cpus: "0"``, one worker group scaling
-   from 0 to ``worker_max_replicas``), retried ``backoff_limit`` times: every retry builds a
-   new cluster and resumes from the checkpoint in <uri>/_lakebench/<prefix>/.
+   on its own autoscaling RayCluster (:mod:`lakebench_ray.kuberay_cluster`: head with
+   ``num-cpus: "0"``, one worker group scaling from 0 to ``worker_max_replicas``), retried
+   ``backoff_limit`` times: every retry builds a new cluster and resumes from the checkpoint in
+   <uri>/_lakebench/<prefix>/.
 
+The config is the one the loader built (its keys, types and rules live in
+:mod:`lakebench_ray.config`); here it is only checked for what a KubeRay run needs on top.
 S3 credentials are never written into the manifests: pods read them from the Secret
 ``secret_name`` (keys ``accessKey``/``secretKey``; optional ``endpoint``, ``region``,
-``pathStyle``, ``verifySsl``, ``sessionToken``) through ``secretKeyRef``. A config that holds
+``pathStyle``, ``verifySsl``, ``sessionToken``) through ``secretKeyRef``. A config holding
 anything that looks like a credential is refused with :class:`~lakebench_ray.errors.ConfigError`
 (a ``ValueError``). Problems are reported as ``ConfigError`` with a one-line message.
 
 The checked-in ``kuberay/configmap.yaml`` and ``kuberay/rayjob.yaml`` are exactly what this
-function renders for that config with ``namespace=None`` (a test keeps them in sync); see
+function renders for that config text with ``namespace=None`` (a test keeps them in sync); see
 ``docs/kuberay.md``.
 """
 
@@ -43,33 +47,33 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .errors import ConfigError
+from .kuberay_cluster import CONFIG_KEY, CONFIG_PATH, RAY_VERSION, cluster_spec_for
+from .layout import is_s3
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .config import Config
 
 __all__ = [
     "CONFIG_PATH",
     "DEFAULT_IMAGE",
     "DEFAULT_SECRET_NAME",
     "RAY_VERSION",
+    "cluster_spec_for",
     "entrypoint",
+    "parse_quantity",
     "render_manifests",
 ]
 
-#: Ray version of the image (``Dockerfile``: ``FROM rayproject/ray:<RAY_VERSION>-py311``).
-RAY_VERSION = "2.60.0"
 #: The image ``docker build -t lakebench-ray:<version> .`` produces (push it to your registry).
 DEFAULT_IMAGE = f"lakebench-ray:{__version__}"
 #: The Lakebench S3 credentials Secret (keys ``accessKey`` / ``secretKey``).
 DEFAULT_SECRET_NAME = "lakebench-s3-credentials"
-CONFIG_DIR = "/etc/lakebench"
-CONFIG_KEY = "config.yaml"
-CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_KEY}"
-CA_DIR = "/etc/ssl/lakebench"
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -80,25 +84,10 @@ ACTOR_MEMORY_BYTES = 1 * GIB
 ACTOR_MEMORY_MIN_BYTES = GIB // 2
 #: raylet, dashboard agent, runtime-env agent, log monitor and core-worker overhead per pod.
 RAY_OVERHEAD_BYTES = 1 * GIB
-#: /dev/shm is the object store plus this much room for other users of shared memory.
-SHM_MARGIN_BYTES = 512 * MIB
 DEFAULT_OBJECT_STORE = "2Gi"
 
-HEAD_CPUS = "2"
-HEAD_MEMORY = "6Gi"
 #: KubeRay appends "-<5 chars>" to a RayJob's name for its RayCluster; it refuses longer names.
 MAX_NAME_LENGTH = 47
-
-#: (environment variable, key in the Secret, required)
-SECRET_ENV = (
-    ("AWS_ACCESS_KEY_ID", "accessKey", True),
-    ("AWS_SECRET_ACCESS_KEY", "secretKey", True),
-    ("AWS_SESSION_TOKEN", "sessionToken", False),
-    ("S3_ENDPOINT", "endpoint", False),
-    ("AWS_REGION", "region", False),
-    ("S3_PATH_STYLE", "pathStyle", False),
-    ("S3_VERIFY_SSL", "verifySsl", False),
-)
 
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _QUANTITY_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
@@ -106,7 +95,6 @@ _UNITS = {
     None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
     "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60,
 }
-_OVERRIDE_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)=(.*)$", re.S)
 #: Key names (lower-cased, punctuation removed) that hold credentials.
 _CREDENTIAL_WORDS = (
     "secret", "password", "passwd", "token", "credential", "accesskey", "apikey",
@@ -119,15 +107,17 @@ _CREDENTIAL_VALUES = (
 )
 
 
-def entrypoint(overrides: Iterable[str] = ()) -> str:
-    """The RayJob entrypoint: generate from the mounted config, resuming from its checkpoint."""
+def entrypoint() -> str:
+    """The RayJob entrypoint: generate from the mounted config, resuming from its checkpoint
+    (the ConfigMap holds the whole effective config, so no override follows)."""
     words = ["python", "-m", "lakebench_ray", "generate", "--config", CONFIG_PATH, "resume=true"]
-    return " ".join(shlex.quote(word) for word in [*words, *overrides])
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def render_manifests(
-    config_yaml: str,
+    config: Config,
     *,
+    config_text: str | None = None,
     name: str = "lakebench-datagen",
     namespace: str | None = "default",
     image: str = DEFAULT_IMAGE,
@@ -135,7 +125,6 @@ def render_manifests(
     worker_cpus: int = 8,
     worker_memory: str | None = None,
     secret_name: str = DEFAULT_SECRET_NAME,
-    overrides: Iterable[str] = (),
     object_store_memory: str = DEFAULT_OBJECT_STORE,
     ca_cert_secret: str | None = None,
     ca_cert_key: str = "ca.crt",
@@ -143,10 +132,12 @@ def render_manifests(
     ttl_seconds_after_finished: int = 600,
     idle_timeout_seconds: int = 60,
 ) -> str:
-    """A ConfigMap holding ``config_yaml`` verbatim and a RayJob that runs it, as one YAML text.
+    """A ConfigMap holding ``config`` and a RayJob that runs it, as one YAML text.
 
     Args:
-        config_yaml: the effective config as YAML text (a mapping). Stored unchanged.
+        config: the effective config, as :func:`~lakebench_ray.config.load_config` built it.
+        config_text: the YAML the ConfigMap shows instead of ``config.to_yaml()``, e.g. the
+            commented file ``config`` was loaded from; it must load to ``config`` (what was checked).
         name: RayJob name (DNS label, at most 47 characters); the ConfigMap is ``<name>-config``.
         namespace: ``metadata.namespace`` of both objects; ``None`` leaves it out.
         image: container image with lakebench-ray installed (see ``Dockerfile``).
@@ -157,9 +148,6 @@ def render_manifests(
             + 1 GiB is refused.
         secret_name: Secret with keys ``accessKey``/``secretKey`` (+ optional ``endpoint``,
             ``region``, ``pathStyle``, ``verifySsl``, ``sessionToken``), read via secretKeyRef.
-        overrides: extra ``KEY=VALUE`` config overrides appended to the entrypoint after
-            ``resume=true`` (they win over the ConfigMap). Pass none when ``config_yaml`` is
-            already the effective config.
         object_store_memory: Ray object store per pod (quantity); /dev/shm is sized from it.
             Every node holds one copy of the loyalty table (1 byte per customer id).
         ca_cert_secret: a Secret holding a PEM CA bundle under ``ca_cert_key``; when given it is
@@ -169,14 +157,12 @@ def render_manifests(
         idle_timeout_seconds: how long an idle worker pod lives before the autoscaler removes it.
 
     Raises:
-        ConfigError: (a ``ValueError``) bad argument, config that is not a YAML mapping,
-            a credential in the config or the overrides, local output, or pods too small.
+        ConfigError: (a ``ValueError``) bad argument, ``config_text`` that says something
+            else than ``config``, a credential in the config, local output, or pods too small.
     """
-    cfg = _parse_config(config_yaml)
-    overrides = [str(item) for item in overrides]
-    effective = _with_overrides(cfg, overrides)
-    _refuse_credentials(effective, "")
-    _check_runnable(effective)
+    shown = config.to_yaml() if config_text is None else _same_config(config_text, config)
+    _refuse_credentials(config.to_dict(), "")
+    _check_runnable(config)
 
     _check_name("name", name, MAX_NAME_LENGTH)
     _check_name("secret_name", secret_name, 253, dns_subdomain=True)
@@ -197,17 +183,14 @@ def render_manifests(
     store_bytes = parse_quantity("object_store_memory", object_store_memory)
     if store_bytes < 256 * MIB:
         raise ConfigError(f"object_store_memory: at least 256Mi, got {object_store_memory}")
-    customers = _get(effective, "customer_id_max")
-    if isinstance(customers, int) and not isinstance(customers, bool) and customers > store_bytes // 2:
+    customers = config.customer_id_max
+    if customers > store_bytes // 2:
         need = _format_gib(2 * customers)
         raise ConfigError(
             f"customer_id_max={customers}: the loyalty table ({_format_gib(customers)}, one copy per node) "
             f"needs object_store_memory of at least {need}, got {object_store_memory}"
         )
-    cpus_per_actor = _get(effective, "ray.cpus_per_actor")
-    if isinstance(cpus_per_actor, bool) or not isinstance(cpus_per_actor, (int, float)) or cpus_per_actor <= 0:
-        cpus_per_actor = 1
-    actors = max(1, math.floor(worker_cpus / cpus_per_actor + 1e-9))
+    actors = max(1, math.floor(worker_cpus / config.ray.cpus_per_actor + 1e-9))
     minimum = actors * ACTOR_MEMORY_MIN_BYTES + store_bytes + RAY_OVERHEAD_BYTES
     if worker_memory is None:
         recommended = actors * ACTOR_MEMORY_BYTES + store_bytes + RAY_OVERHEAD_BYTES
@@ -241,14 +224,14 @@ def render_manifests(
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(config_map_name, namespace, labels),
-        "data": {CONFIG_KEY: config_yaml},
+        "data": {CONFIG_KEY: shown},
     }
     ray_job = {
         "apiVersion": "ray.io/v1",
         "kind": "RayJob",
         "metadata": _metadata(name, namespace, labels),
         "spec": {
-            "entrypoint": entrypoint(overrides),
+            "entrypoint": entrypoint(),
             "shutdownAfterJobFinishes": True,
             "ttlSecondsAfterFinished": ttl_seconds_after_finished,
             "backoffLimit": backoff_limit,
@@ -272,111 +255,6 @@ def render_manifests(
     )
 
 
-def cluster_spec_for(
-    *,
-    image: str,
-    config_map_name: str,
-    secret_name: str,
-    worker_max_replicas: int,
-    worker_cpus: int,
-    worker_memory: str,
-    object_store_bytes: int,
-    ca_cert_secret: str | None = None,
-    ca_cert_key: str = "ca.crt",
-    idle_timeout_seconds: int = 60,
-) -> dict[str, Any]:
-    """The RayCluster spec (also a RayJob's ``rayClusterSpec``); arguments are not re-checked."""
-    env: list[dict[str, Any]] = [
-        {
-            "name": var,
-            "valueFrom": {
-                "secretKeyRef": {"name": secret_name, "key": key, **({} if required else {"optional": True})}
-            },
-        }
-        for var, key, required in SECRET_ENV
-    ]
-    volumes: list[dict[str, Any]] = [
-        # Ray's object store lives in /dev/shm; the container runtime's default is 64 MiB.
-        {
-            "name": "shm",
-            "emptyDir": {"medium": "Memory", "sizeLimit": _mib(object_store_bytes + SHM_MARGIN_BYTES)},
-        },
-        {"name": "lakebench-config", "configMap": {"name": config_map_name}},
-    ]
-    mounts: list[dict[str, Any]] = [
-        {"name": "shm", "mountPath": "/dev/shm"},
-        {"name": "lakebench-config", "mountPath": CONFIG_DIR, "readOnly": True},
-    ]
-    if ca_cert_secret is not None:
-        env.append({"name": "S3_CA_CERT", "value": f"{CA_DIR}/{ca_cert_key}"})
-        volumes.append(
-            {
-                "name": "s3-ca",
-                "secret": {"secretName": ca_cert_secret, "items": [{"key": ca_cert_key, "path": ca_cert_key}]},
-            }
-        )
-        mounts.append({"name": "s3-ca", "mountPath": CA_DIR, "readOnly": True})
-
-    def container(role: str, cpu: str, memory: str, ports: list | None = None) -> dict[str, Any]:
-        spec: dict[str, Any] = {"name": f"ray-{role}", "image": image, "imagePullPolicy": "IfNotPresent"}
-        if ports:
-            spec["ports"] = ports
-        spec["resources"] = {
-            "requests": {"cpu": cpu, "memory": memory},
-            "limits": {"cpu": cpu, "memory": memory},
-        }
-        spec["env"] = [dict(item) for item in env]
-        spec["volumeMounts"] = [dict(item) for item in mounts]
-        return spec
-
-    def pod(role: str, body: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "metadata": {
-                "labels": {"app.kubernetes.io/name": "lakebench-ray", "app.kubernetes.io/component": role}
-            },
-            "spec": {"containers": [body], "volumes": [dict(item) for item in volumes]},
-        }
-
-    store = str(object_store_bytes)
-    head_ports = [
-        {"containerPort": 6379, "name": "gcs-server"},
-        {"containerPort": 8265, "name": "dashboard"},
-        {"containerPort": 10001, "name": "client"},
-    ]
-    return {
-        "rayVersion": RAY_VERSION,
-        "enableInTreeAutoscaling": True,
-        "autoscalerOptions": {
-            "upscalingMode": "Default",
-            "idleTimeoutSeconds": idle_timeout_seconds,
-            "resources": {
-                "requests": {"cpu": "500m", "memory": "512Mi"},
-                "limits": {"cpu": "500m", "memory": "512Mi"},
-            },
-        },
-        "headGroupSpec": {
-            "rayStartParams": {
-                # The head runs the driver, the checkpoint actor, GCS and the dashboard: no
-                # generator actor may land here.
-                "num-cpus": "0",
-                "dashboard-host": "0.0.0.0",
-                "object-store-memory": store,
-            },
-            "template": pod("ray-head", container("head", HEAD_CPUS, HEAD_MEMORY, head_ports)),
-        },
-        "workerGroupSpecs": [
-            {
-                "groupName": "generators",
-                "replicas": 0,
-                "minReplicas": 0,
-                "maxReplicas": worker_max_replicas,
-                "rayStartParams": {"object-store-memory": store},
-                "template": pod("ray-worker", container("worker", str(worker_cpus), worker_memory)),
-            }
-        ],
-    }
-
-
 def parse_quantity(what: str, value: Any) -> int:
     """A Kubernetes memory quantity (``12Gi``, ``500M``, ``1073741824``) in bytes."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -392,49 +270,14 @@ def parse_quantity(what: str, value: Any) -> int:
 # -- checks -------------------------------------------------------------------------------------
 
 
-def _parse_config(config_yaml: str) -> dict[str, Any]:
-    if not isinstance(config_yaml, str):
-        raise ConfigError(f"config_yaml: expected YAML text, got {type(config_yaml).__name__}")
-    try:
-        cfg = yaml.safe_load(config_yaml)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config: not valid YAML ({str(exc).splitlines()[0]})") from exc
-    if cfg is None:
-        cfg = {}
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"config: expected a YAML mapping of settings, got {type(cfg).__name__}")
-    return cfg
+def _same_config(text: str, config: Config) -> str:
+    """``text``, once checked to load (with the one config loader) to ``config``: the ConfigMap
+    must hold what was checked."""
+    from .config import config_from_yaml
 
-
-def _with_overrides(cfg: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """``cfg`` with the dotted ``KEY=VALUE`` overrides applied (for checking only)."""
-    merged = _copy(cfg)
-    for item in overrides:
-        match = _OVERRIDE_RE.match(item)
-        if match is None:
-            raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. ray.max_actors=64")
-        key, raw = match.groups()
-        try:
-            value = yaml.safe_load(raw) if raw else None
-        except yaml.YAMLError:
-            value = raw
-        node = merged
-        parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        node[parts[-1]] = value
-    return merged
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
+    if config_from_yaml(text, "config_text") != config:
+        raise ConfigError("config_text: does not load to the config given: pass the text that config was loaded from")
+    return text
 
 
 def _refuse_credentials(value: Any, path: str) -> None:
@@ -460,25 +303,14 @@ def _refuse_credentials(value: Any, path: str) -> None:
                 )
 
 
-def _get(cfg: Mapping[str, Any], dotted: str) -> Any:
-    if dotted in cfg:
-        return cfg[dotted]
-    node: Any = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def _check_runnable(cfg: Mapping[str, Any]) -> None:
-    uri = _get(cfg, "output.uri")
-    if not isinstance(uri, str) or not uri.startswith("s3://") or len(uri) <= len("s3://"):
+def _check_runnable(config: Config) -> None:
+    uri = config.output.uri
+    if not is_s3(uri):
         raise ConfigError(
             f"output.uri: a KubeRay run writes from many pods, so it needs an S3 bucket "
             f"(output.uri=s3://BUCKET), got {uri!r}"
         )
-    address = _get(cfg, "ray.address")
+    address = config.ray.address
     if address not in (None, "", "auto"):
         raise ConfigError(
             f"ray.address: a RayJob's driver joins its own cluster; leave ray.address unset (or 'auto'), "
@@ -512,10 +344,6 @@ def _metadata(name: str, namespace: str | None, labels: dict[str, str]) -> dict[
         metadata["namespace"] = namespace
     metadata["labels"] = dict(labels)
     return metadata
-
-
-def _mib(n_bytes: int) -> str:
-    return f"{math.ceil(n_bytes / MIB)}Mi"
 
 
 def _format_gib(n_bytes: int) -> str:

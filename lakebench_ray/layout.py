@@ -24,7 +24,9 @@ FILE_SCHEME = "file://"
 
 
 def is_s3(uri: str) -> bool:
-    """Whether an output URI names an S3 bucket (else it is a local directory)."""
+    """Whether an output URI names an S3 bucket (else it is a local directory, ``file://`` or a
+    plain path): the one rule for the scheme, so the store that is opened and the limits that
+    are checked never disagree about where files go."""
     return str(uri).startswith(S3_SCHEME)
 
 
@@ -124,6 +126,10 @@ __all__ = [
     "in_partition",
     "is_hidden",
     "is_lease_name",
+    "is_s3",
+    "bucket_uri",
+    "local_path",
+    "check_output_uri",
     "lease_key",
     "parse_file_name",
     "parse_temp_name",

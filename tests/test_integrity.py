@@ -82,7 +82,7 @@ def test_resume_regenerates_missing_changed_and_unrecorded_files(ray_local, tmp_
 def test_checkpoint_names_its_config_before_any_file_is_written(ray_local, tmp_path):
     """Whatever a run does to the files, the checkpoint it leaves names that run's config."""
     from lakebench_ray.sinks import LocalStore
-    from lakebench_ray.runtime.driver import _start_checkpoint
+    from lakebench_ray.runtime.checkpoint import start
     from lakebench_ray.layout import checkpoint_key
 
     lakebench_ray.generate(lakebench_ray.load_config(None, [f"output.uri={tmp_path}", *SMALL]))
@@ -90,7 +90,7 @@ def test_checkpoint_names_its_config_before_any_file_is_written(ray_local, tmp_p
     plan = make_plan(other)
     store = LocalStore(tmp_path)
     key = checkpoint_key("customer/interactions")
-    _start_checkpoint(store, "customer/interactions", key, plan, other, print)
+    start(store, "customer/interactions", key, plan, other, print)
     doc = json.loads(store.get_bytes(key))
     assert doc["fingerprint"] == plan.fingerprint and doc["completed"] == []
 

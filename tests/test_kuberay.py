@@ -8,6 +8,7 @@ they are skipped when it is unset. Everything else runs offline with no extra se
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import pytest
 yaml = pytest.importorskip("yaml")
 
 from lakebench_ray import kuberay  # noqa: E402
+from lakebench_ray.config import config_from_yaml  # noqa: E402
 from lakebench_ray.errors import ConfigError  # noqa: E402
 from lakebench_ray.version import __version__  # noqa: E402
 
@@ -52,8 +54,17 @@ def load_docs(path: Path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
 
 
-def render_docs(config: str = CONFIG, **kwargs) -> list[dict]:
-    return [doc for doc in yaml.safe_load_all(kuberay.render_manifests(config, **kwargs)) if doc is not None]
+def render(text: str = CONFIG, overrides=(), **kwargs) -> str:
+    """The manifests of the config ``text`` (+ ``overrides``) says, loaded as the CLI loads it;
+    without overrides the ConfigMap shows ``text`` itself."""
+    config = config_from_yaml(text, overrides=overrides)
+    if not overrides:
+        kwargs.setdefault("config_text", text)
+    return kuberay.render_manifests(config, **kwargs)
+
+
+def render_docs(text: str = CONFIG, **kwargs) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(render(text, **kwargs)) if doc is not None]
 
 
 def by_kind(docs: list[dict], kind: str) -> dict:
@@ -337,17 +348,30 @@ def test_render_round_trip_keeps_the_config_verbatim():
     [
         "output: {uri: 's3://b'}\n",
         "output:\n  uri: s3://b\n# trailing comment, no newline",
-        "output:\n  uri: s3://b\nnote: 'trailing spaces   '\n\n\n",
-        "output:\n  uri: s3://b\nlabel: \"tab\\there\"   \n",
-        "output.uri: s3://flat-keys\n",
+        "output:\n  uri: s3://b\n  prefix: 'trailing spaces   '\n\n\n",
+        "output:\n  uri: s3://b\n  prefix: \"# not: a comment\"   \n",
     ],
 )
 def test_render_round_trip_of_awkward_yaml(config):
     assert by_kind(render_docs(config), "ConfigMap")["data"]["config.yaml"] == config
 
 
+@pytest.mark.parametrize("prefix", ["trailing spaces   ", "# not: a comment", "'quoted'", "run 2: {x}", "null", "1e3"])
+def test_the_rendered_config_loads_back_to_the_same_config(prefix):
+    """Without a text to show, the ConfigMap holds the config itself, awkward strings included."""
+    base = config_from_yaml(CONFIG)
+    config = dataclasses.replace(base, output=dataclasses.replace(base.output, prefix=prefix))
+    (config_map,) = [d for d in yaml.safe_load_all(kuberay.render_manifests(config)) if d and d["kind"] == "ConfigMap"]
+    assert config_from_yaml(config_map["data"]["config.yaml"]) == config
+
+
+def test_a_config_text_that_says_something_else_is_refused():
+    with pytest.raises(ConfigError, match="config_text"):
+        kuberay.render_manifests(config_from_yaml(CONFIG), config_text=CONFIG.replace("seed: 7", "seed: 8"))
+
+
 def test_rendered_text_is_plain_yaml():
-    text = kuberay.render_manifests(CONFIG)
+    text = render(CONFIG)
     assert "&id" not in text and "*id" not in text, "no YAML anchors in rendered manifests"
     assert text.count("\n---\n") == 2
     assert "config.yaml: |" in text, "the config is shown as a readable block"
@@ -367,7 +391,9 @@ def test_render_parameters_land_in_the_manifest():
     }
     spec = job["spec"]
     assert spec["backoffLimit"] == 0 and spec["ttlSecondsAfterFinished"] == 0
-    assert shlex.split(spec["entrypoint"])[6:] == ["resume=true", "ray.max_actors=400", "output.prefix=run 2"]
+    assert shlex.split(spec["entrypoint"])[6:] == ["resume=true"]
+    shipped = config_from_yaml(by_kind(render_docs(**kwargs), "ConfigMap")["data"]["config.yaml"])
+    assert shipped.ray.max_actors == 400 and shipped.output.prefix == "run 2"  # the ConfigMap holds them
     (workers,) = spec["rayClusterSpec"]["workerGroupSpecs"]
     assert workers["maxReplicas"] == 50
     (worker,) = workers["template"]["spec"]["containers"]
@@ -395,41 +421,39 @@ def test_default_worker_memory_is_sized_from_cpus():
 
 
 @pytest.mark.parametrize(
-    "config, kwargs, message",
+    "overrides, message",
     [
-        (CONFIG + "s3:\n  access_key: abc\n", {}, "s3.access_key"),
-        (CONFIG + "s3:\n  secretKey: abc\n", {}, "s3.secretKey"),
-        (CONFIG + "aws_secret_access_key: abc\n", {}, "aws_secret_access_key"),
-        (CONFIG + "s3:\n  session_token: abc\n", {}, "s3.session_token"),
-        (CONFIG + "note: AKIAIOSFODNN7EXAMPLE\n", {}, "AWS access key id"),
-        (CONFIG + "s3:\n  endpoint_url: http://u:p@minio:9000\n", {}, "user name and password"),
-        (CONFIG, {"overrides": ["s3.secret_key=abc"]}, "s3.secret_key"),
-        (CONFIG, {"overrides": ["s3.endpoint_url=https://me:pw@host"]}, "password"),
+        (["output.prefix=keys/AKIAIOSFODNN7EXAMPLE"], "AWS access key id"),
+        (["s3.endpoint_url=http://u:p@minio:9000"], "user name and password"),
+        (["s3.endpoint_url=https://me:pw@host"], "password"),
     ],
 )
-def test_credentials_in_the_config_are_refused(config, kwargs, message):
+def test_credentials_in_the_config_are_refused(overrides, message):
     with pytest.raises(ValueError, match=re.escape(message)) as info:
-        kuberay.render_manifests(config, **kwargs)
+        render(CONFIG, overrides)
     assert isinstance(info.value, ConfigError)
     assert "Secret" in str(info.value)
     assert "\n" not in str(info.value)
 
 
-def test_null_credential_placeholders_are_harmless():
-    text = kuberay.render_manifests(CONFIG + "s3:\n  access_key: null\n")
-    assert "access_key: null" in text  # verbatim, and nothing secret in it
+@pytest.mark.parametrize("key", ["s3.access_key", "s3.secretKey", "aws_secret_access_key", "s3.session_token"])
+def test_a_config_has_no_place_for_credentials(key):
+    """The config has no credential keys at all: the loader refuses them before any rendering."""
+    with pytest.raises(ConfigError, match=re.escape(f"unknown config key '{key}'")):
+        config_from_yaml(CONFIG, overrides=[f"{key}=abc"])
 
 
 @pytest.mark.parametrize(
     "config, kwargs, message",
     [
-        ("- a\n- b\n", {}, "expected a YAML mapping"),
+        ("- a\n- b\n", {}, "must hold a mapping"),
         ("seed: [\n", {}, "not valid YAML"),
         ("seed: 1\n", {}, "output.uri"),
         ("output:\n  uri: ./lakebench-data\n", {}, "output.uri"),
         (CONFIG, {"overrides": ["output.uri=/tmp/x"]}, "output.uri"),
-        (CONFIG + "ray:\n  address: local\n", {}, "ray.address"),
+        (CONFIG, {"overrides": ["ray.address=local"]}, "ray.address"),
         (CONFIG, {"overrides": ["not an override"]}, "KEY=VALUE"),
+        (CONFIG + "note: 1\n", {}, "unknown config key 'note'"),
         (CONFIG, {"name": "Bad_Name"}, "name"),
         (CONFIG, {"name": "x" * 48}, "47"),
         (CONFIG, {"namespace": "-bad"}, "namespace"),
@@ -446,12 +470,13 @@ def test_null_credential_placeholders_are_harmless():
 )
 def test_bad_input_gets_a_one_line_error(config, kwargs, message):
     with pytest.raises(ConfigError, match=re.escape(message)) as info:
-        kuberay.render_manifests(config, **kwargs)
+        render(config, **kwargs)
     assert "\n" not in str(info.value)
 
 
-def test_renderer_does_not_import_ray():
-    source = (ROOT / "lakebench_ray" / "kuberay.py").read_text()
+@pytest.mark.parametrize("module", ["kuberay.py", "kuberay_cluster.py"])
+def test_renderer_does_not_import_ray(module):
+    source = (ROOT / "lakebench_ray" / module).read_text()
     imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", source, re.M)
     assert not [name for name in imports if name.split(".")[0] in {"ray", "boto3", "omegaconf", "kubernetes"}]
 

@@ -10,6 +10,10 @@ they streamed out) and the store's version tag (S3 ETag; local mtime and inode).
 the prefix once and keeps only the files whose size and tag still match (:func:`confirm`); the
 rest is generated again. A run writes its checkpoint (config fingerprint, and what it confirmed)
 *before* it writes any file, so files of one configuration are never recorded under another's.
+
+The checkpoint also records the run's sizes (rows per file and per row group, measured with the
+pyarrow of the run that started the dataset, see :meth:`~lakebench_ray.planning.RunPlan.sizing`):
+a resumed run takes them from here rather than measuring them again (:func:`start`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 
 from .. import layout
 from ..errors import CheckpointMismatchError, SinkError, StorageUnavailable
+from ..planning import RunPlan, with_recorded_sizes
 from ..sinks import Store
 from ..sinks.base import ObjectStat
 
@@ -82,19 +87,17 @@ def confirm(recorded: dict[int, dict], listing: dict[str, ObjectStat], prefix: s
 class Checkpoint:
     """The completed files of one configuration, flushed in batches with atomic PUTs."""
 
-    def __init__(self, store: Store, key: str, fingerprint: str, *, every_files: int = 16, every_seconds: float = 10.0):
+    def __init__(self, store: Store, key: str, fingerprint: str, *, every_files: int = 16, every_seconds: float = 10.0,
+                 sizing: dict | None = None):
         self.store = store
         self.key = key
         self.fingerprint = fingerprint
+        self.sizing = sizing
         self.every_files = every_files
         self.every_seconds = every_seconds
         self.files: dict[int, dict] = {}
         self._unsaved = 0
         self._last_flush = time.monotonic()
-
-    @property
-    def completed(self) -> set[int]:
-        return set(self.files)
 
     def load(self, resume: bool) -> dict[int, dict]:
         """With ``resume``, the files (id -> receipt) a previous run of the same configuration
@@ -139,9 +142,37 @@ class Checkpoint:
             "completed": ids,
             "files": {str(i): self.files[i] for i in ids},
         }
+        if self.sizing is not None:
+            doc["plan"] = self.sizing
         self.store.put_bytes(self.key, json.dumps(doc, separators=(",", ":")).encode())
         self._unsaved = 0
         self._last_flush = time.monotonic()
+
+
+def start(store: Store, prefix: str, key: str, plan: RunPlan, config, say) -> tuple[RunPlan, dict[int, dict]]:
+    """Start a run's checkpoint, before any file is written; returns the run's plan and the
+    files to skip.
+
+    With ``config.resume`` the plan takes the sizes the dataset recorded (so a library that
+    would measure other sizes does not turn the checkpoint into "another configuration"); then
+    the checkpoint is loaded (refusing another configuration's), only the recorded files still
+    there as written are kept (one listing: size and version tag), and that is saved with this
+    run's fingerprint and sizes."""
+    if config.resume:
+        measured, plan = plan, with_recorded_sizes(plan, config, store, prefix)
+        if plan.files.rows_per_file != measured.files.rows_per_file:
+            say(f"{plan.files.rows_per_file:,} rows per file as recorded in {plan.recorded_in} "
+                f"(measured here: {measured.files.rows_per_file:,})")
+    checkpoint = Checkpoint(store, key, plan.fingerprint, sizing=plan.sizing(config))
+    recorded = checkpoint.load(config.resume)
+    kept, dropped = confirm(recorded, store.stat_all(prefix), prefix) if recorded else ({}, {})
+    if dropped:
+        shown = ", ".join(f"{layout.file_name(i)} ({why})" for i, why in list(dropped.items())[:5])
+        more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
+        say(f"{len(dropped)} of {len(recorded)} recorded files are not as written and will be generated again: {shown}{more}")
+    checkpoint.files = dict(kept)
+    checkpoint.flush()
+    return plan, kept
 
 
 class CheckpointActor:
@@ -153,12 +184,13 @@ class CheckpointActor:
     of its failed."""
 
     def __init__(self, store_spec: dict, key: str, fingerprint: str, every_files: int, every_seconds: float,
-                 files: dict):
+                 files: dict, sizing: dict | None = None):
         from ..sinks import open_store
 
         self.incarnation = secrets.token_hex(4)
         self._checkpoint = Checkpoint(
-            open_store(**store_spec), key, fingerprint, every_files=every_files, every_seconds=every_seconds
+            open_store(**store_spec), key, fingerprint, every_files=every_files, every_seconds=every_seconds,
+            sizing=sizing,
         )
         # The driver loaded, confirmed and saved the previous checkpoint; this actor continues it.
         self._checkpoint.files = {int(i): dict(r) for i, r in files.items()}

@@ -24,7 +24,8 @@ from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
 from . import cluster
 from .actors import GeneratorActor
-from .checkpoint import Checkpoint, CheckpointActor, confirm
+from . import checkpoint as checkpoints
+from .checkpoint import Checkpoint, CheckpointActor
 from .metrics import RunMetrics
 from .outage import outage_gate, storage_step
 from .pool import FilePool, PoolSettings, StopRequested
@@ -99,22 +100,6 @@ def _lease_lost(store: Store, prefix: str, lease: Lease) -> LeaseLost:
         f"this run lost its lease on {store.describe(prefix)} ({lease.lost}): another run may be writing "
         "there; run again with resume=true once no other run writes there"
     )
-
-
-def _start_checkpoint(store: Store, prefix: str, key: str, plan: RunPlan, config: Config, say) -> dict[int, dict]:
-    """Load the checkpoint (refusing another configuration's), keep only the recorded files that
-    are still there as written (one listing: size and version tag), and save that, with this
-    run's fingerprint, before any file is written. Returns the files to skip."""
-    checkpoint = Checkpoint(store, key, plan.fingerprint)
-    recorded = checkpoint.load(config.resume)
-    kept, dropped = confirm(recorded, store.stat_all(prefix), prefix) if recorded else ({}, {})
-    if dropped:
-        shown = ", ".join(f"{layout.file_name(i)} ({why})" for i, why in list(dropped.items())[:5])
-        more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
-        say(f"{len(dropped)} of {len(recorded)} recorded files are not as written and will be generated again: {shown}{more}")
-    checkpoint.files = dict(kept)
-    checkpoint.flush()
-    return kept
 
 
 def _autoscaler_request(cpus_per_actor: float):
@@ -207,7 +192,7 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
         lease.start_renewing()
         # Checked against this config before any work: a mismatch stops the run, and nothing is
         # ever written over a foreign checkpoint; saved with this run's fingerprint before any file.
-        done_before = _start_checkpoint(store, prefix, key, plan, config, say)
+        plan, done_before = checkpoints.start(store, prefix, key, plan, config, say)
         if signals.requested:
             raise _interrupted(signals, len(done_before), len(plan.file_ids), saved=True)
         if waiting_for:
@@ -220,11 +205,12 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
         ckpt = ray.remote(num_cpus=0, max_restarts=CHECKPOINT_ACTOR_RESTARTS, max_task_retries=0)(
             CheckpointActor
         ).options(name=f"lakebench-checkpoint-{run_id}", scheduling_strategy=here).remote(
-            spec, key, plan.fingerprint, *every, {str(i): r for i, r in done_before.items()}
+            spec, key, plan.fingerprint, *every, {str(i): r for i, r in done_before.items()}, plan.sizing(config)
         )
 
         def local_checkpoint() -> Checkpoint:
-            checkpoint = Checkpoint(store, key, plan.fingerprint, every_files=every[0], every_seconds=every[1])
+            checkpoint = Checkpoint(store, key, plan.fingerprint, every_files=every[0], every_seconds=every[1],
+                                    sizing=plan.sizing(config))
             checkpoint.files = dict(done_before)
             return checkpoint
 

@@ -113,7 +113,7 @@ class CheckpointRecorder:
         for _ in range(MAX_RESYNCS + 2):
             if self._local is not None:
                 self._local.flush()
-                return len(self._local.completed)
+                return len(self._local.files)
             self._send()
             self._collect(timeout=timeout)
             try:
@@ -134,4 +134,4 @@ class CheckpointRecorder:
                 return count
         self._take_over(RuntimeError("checkpoint actor does not settle"))
         self._local.flush()
-        return len(self._local.completed)
+        return len(self._local.files)

@@ -11,7 +11,7 @@ from typing import Optional
 from ..config import Config
 from ..layout import file_name
 from ..errors import LakebenchError
-from ..planning import RunPlan, make_plan
+from ..planning import RunPlan, plan_recorded
 from ..sinks import Store, open_store
 from .completeness import Completeness, check_completeness
 from .conformance import Conformance
@@ -150,11 +150,14 @@ def verify_dataset(
 
 def verify(config: Config, *, sample_files: Optional[int] = None, store: Store | None = None, progress=None,
            deep: bool = False, regenerate=None) -> VerifyResult:
-    """Verify the dataset ``config`` describes (this partition of it) where it was written."""
+    """Verify the dataset ``config`` describes (this partition of it) where it was written.
+
+    Its sizes (rows per file, per row group) are those its run recorded, not measured again:
+    a newer pyarrow measuring other sizes must not turn a sound dataset into a failed one."""
     if sample_files is not None and sample_files < 0:
         raise LakebenchError(f"--sample-files: must be at least 0, got {sample_files}")
     store = store if store is not None else open_store(**config.store_spec(writing=False))
-    plan = make_plan(config)
+    plan = plan_recorded(config, store, config.output.prefix)
     return verify_dataset(
         store, config.output.prefix, plan, sample_files=sample_files,
         allow_extra_ids=config.duration_s is not None, progress=progress, deep=deep, regenerate=regenerate,
