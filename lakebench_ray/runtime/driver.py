@@ -327,6 +327,7 @@ class _Run:
             raise _lease_lost(store, prefix, self.lease)
         storage_step(store, budget, "saving the checkpoint", self.recorder.flush, stop_late)
         self.saved = True
+        self._retire_checkpoint_actor()  # its last save is done; one left per run would pile up in a notebook
         self.progress.close()
         report = Report.from_results(
             config=self.config.to_dict(),
@@ -350,6 +351,14 @@ class _Run:
         print(report.summary_line(), file=self.out, flush=True)
         return report
 
+    def _retire_checkpoint_actor(self) -> None:
+        if self.checkpoint_actor is not None:
+            try:
+                ray.kill(self.checkpoint_actor, no_restart=True)
+            except Exception as exc:  # noqa: BLE001 - already gone
+                log.debug("checkpoint actor not killed: %s", exc)
+            self.checkpoint_actor = None
+
     def close(self) -> None:
         """On every way out: stop the actors, keep what completed (when stopped by an error, so
         resume=true skips it), release the lease and a Ray this run started."""
@@ -363,6 +372,7 @@ class _Run:
                         self.recorder.flush(timeout=10)
                 except Exception as exc:  # the checkpoint has its own last flush; never mask the cause
                     log.warning("could not save the checkpoint on the way out: %s", exc)
+            self._retire_checkpoint_actor()
             if self.own_ray:
                 ray.shutdown()
         finally:
