@@ -74,6 +74,7 @@ def test_start_failures_end_the_run_only_when_no_actor_ever_started(started_ever
     assert following().gives_up(started_ever, failures) is gives_up
 
 
-def test_an_actor_takes_one_call_at_a_time():
+def test_an_actor_queues_its_next_call_but_no_more():
     policy = following()
-    assert policy.queue_more(0) and not policy.queue_more(1)
+    assert policy.calls_per_actor == 2
+    assert policy.queue_more(0) and policy.queue_more(1) and not policy.queue_more(2)

@@ -16,8 +16,11 @@ from typing import Callable, Optional
 #: cluster whose workers cannot import this package (another environment) fails every one.
 MAX_START_FAILURES = 3
 
-#: Calls sent to one actor at a time (Ray runs an actor's calls one at a time, in order).
-CALLS_PER_ACTOR = 1
+#: Calls queued on one actor: the one it runs and the next, so it starts its next file as soon
+#: as it finishes one instead of idling for a round trip through the driver. (Ray runs an
+#: actor's calls one at a time, in order.) More would only make the run's last files wait behind
+#: busy actors while others idle.
+CALLS_PER_ACTOR = 2
 
 #: Work "left" in sustained mode, where ``more()`` hands out ids until a deadline: grow to
 #: whatever the cluster offers.
