@@ -37,6 +37,23 @@ def empty_dirs(root: Path) -> list[str]:
     return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir() and not any(p.iterdir())]
 
 
+def test_runs_in_one_process_leave_no_checkpoint_actor_behind(ray_local, tmp_path):
+    """As in a notebook: Ray stays up between runs, and each run's checkpoint actor ends with it."""
+    import ray
+
+    def checkpoint_actors() -> list[str]:
+        return [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                if a["name"].startswith("lakebench-checkpoint-")]
+
+    before = set(checkpoint_actors())  # (runs of other tests in this process)
+    for run in range(2):
+        assert lakebench_ray.generate(config_for(tmp_path / str(run), "num_files=2")).ok
+    deadline = time.monotonic() + 30
+    while set(checkpoint_actors()) - before and time.monotonic() < deadline:  # a killed actor's name goes shortly
+        time.sleep(0.2)
+    assert not set(checkpoint_actors()) - before
+
+
 def test_generate_end_to_end(ray_local, tmp_path):
     config = config_for(tmp_path)
     report = lakebench_ray.generate(config)

@@ -11,6 +11,7 @@ from ..core import GenParams
 from ..layout import file_key
 from ..format import write_file
 from ..sinks import open_store
+from .results import FileResult
 
 
 def _peak_rss_mb() -> float | None:
@@ -42,7 +43,7 @@ class GeneratorActor:
     def ready(self) -> str:
         return self._node_id
 
-    def generate(self, file_id: int) -> dict:
+    def generate(self, file_id: int) -> FileResult:
         started_at = time.time()
         started = time.perf_counter()
         key = file_key(self._prefix, file_id)
@@ -50,21 +51,20 @@ class GeneratorActor:
             written = write_file(self._params, self._loyalty, file_id, writer.stream)
             size = writer.commit()
             receipt = writer.receipt
-        return {
-            "file_id": file_id,
-            "key": key,
-            "rows": written.rows,
-            "bytes": size,
-            # What the checkpoint records and a resume or verify compares against.
-            "crc32": receipt.crc32,
-            "tag": receipt.tag,
-            "seconds": round(time.perf_counter() - started, 4),
-            "started_at": round(started_at, 4),
-            "node_id": self._node_id,
-            "pid": os.getpid(),
-            "peak_rss_mb": _peak_rss_mb(),
-            **({"live_window": list(written.live_window)} if written.live_window else {}),
-        }
+        return FileResult(
+            file_id=file_id,
+            key=key,
+            rows=written.rows,
+            bytes=size,
+            crc32=receipt.crc32,
+            tag=receipt.tag,
+            seconds=round(time.perf_counter() - started, 4),
+            started_at=round(started_at, 4),
+            node_id=self._node_id,
+            pid=os.getpid(),
+            peak_rss_mb=_peak_rss_mb(),
+            live_window=tuple(written.live_window) if written.live_window else None,
+        )
 
     def loyalty_info(self) -> dict:
         """How the loyalty table is held, for tests: read-only and not owned by this process."""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import json
 import logging
 import itertools
 import secrets
@@ -28,9 +25,11 @@ from . import checkpoint as checkpoints
 from .checkpoint import Checkpoint, CheckpointActor
 from .metrics import RunMetrics
 from .outage import outage_gate, storage_step
-from .pool import FilePool, PoolSettings, StopRequested
+from .pool import FailedFile, FilePool, PoolSettings, StopRequested
 from .progress import Progress
 from .recorder import CheckpointRecorder
+from .report import Report
+from .results import FileResult
 from .signals import StopSignals
 
 #: Restarts of the checkpoint actor before the driver keeps the checkpoint itself.
@@ -39,41 +38,6 @@ CHECKPOINT_ACTOR_RESTARTS = 3
 STOP_GRACE_S = 5.0
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class Report:
-    """What a run did; also written as ``report.json`` in the control directory
-    (``<uri>/_lakebench/<prefix>/``), with every file's size, CRC32 and version tag."""
-
-    config: dict
-    plan: dict
-    files_planned: int
-    files_written: int
-    files_skipped: int
-    rows: int
-    bytes: int
-    seconds: float
-    generation_seconds: float  # from the first file handed out to the last one finished
-    throughput_mb_s: float  # bytes written / generation_seconds
-    retries: int
-    failed: list
-    files: list
-    finished_at: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=1)
-
-    def summary_line(self) -> str:
-        return (
-            f"done: {self.files_written} files written ({self.files_skipped} already done), "
-            f"{self.rows:,} rows, {self.bytes / 1e9:.2f} GB in {self.seconds:.1f}s "
-            f"({self.throughput_mb_s:.0f} MB/s while generating), {self.retries} retries"
-        )
 
 
 report_key = layout.report_key
@@ -161,107 +125,108 @@ def _interrupted(signals: StopSignals, done: int, total: int, saved: bool) -> In
 
 
 def _generate(config: Config, out, signals: StopSignals) -> Report:
-    started = time.monotonic()
-    # Everything that can be refused is checked before anything is written: the plan (sizes
-    # against format and storage limits), the Ray address and cluster, then the store.
-    loyalty = build_loyalty_table(config.seed, config.customer_id_max)
-    plan = make_plan(config, loyalty)
-    spec = config.store_spec()
-    store = open_store(**spec)
-    prefix = config.output.prefix.strip("/")
-    key = layout.checkpoint_key(prefix, plan.partition_count, plan.partition_index)
-    every = (config.checkpoint.every_files, config.checkpoint.every_seconds)
-    budget = config.outage_budget_s
-
-    def say(message: str) -> None:
-        print(f"lakebench-ray: note: {message}", file=out, flush=True)
-
-    own_ray = cluster.connect(config.ray.address)
-    signals.install()  # ray.init put its own SIGTERM handler in place of ours
-    lease: Optional[Lease] = None
-    pool: Optional[FilePool] = None
-    recorder: Optional[CheckpointRecorder] = None
-    finished = False
+    run = _Run(config, out, signals)
+    # Joining Ray puts Ray's own SIGTERM handler in place of ours: installed again right after.
+    run.own_ray = cluster.connect(config.ray.address)
+    signals.install()
     try:
+        run.prepare()
+        return run.finish(run.run())
+    finally:
+        run.close()
+
+
+class _Run:
+    """One call of :func:`generate`: :meth:`prepare` (refusals, lease, checkpoint, actors' shared
+    state, the pool), :meth:`run` (the pool, or a clean stop on a signal), :meth:`finish` (clean-up,
+    the final checkpoint, the report) and :meth:`close` (whatever happens: actors, lease, Ray)."""
+
+    def __init__(self, config: Config, out, signals: StopSignals):
+        self.started = time.monotonic()
+        self.config, self.out, self.signals = config, out, signals
+        # Everything that can be refused is checked before anything is written: the plan (sizes
+        # against format and storage limits), the Ray address and cluster, then the store.
+        self.loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+        self.plan = plan = make_plan(config, self.loyalty)
+        self.spec = config.store_spec()
+        self.store = open_store(**self.spec)
+        self.prefix = config.output.prefix.strip("/")
+        self.key = layout.checkpoint_key(self.prefix, plan.partition_count, plan.partition_index)
+        self.every = (config.checkpoint.every_files, config.checkpoint.every_seconds)
+        self.budget = config.outage_budget_s
+        self.planned = set(plan.file_ids)
+        self.own_ray = False
+        self.lease: Optional[Lease] = None
+        self.pool: Optional[FilePool] = None
+        self.recorder: Optional[CheckpointRecorder] = None
+        self.checkpoint_actor = None
+        self.saved = False  # the checkpoint has had its last save: nothing more to save on the way out
+        self.done_before: dict[int, dict] = {}
+        self.todo: list[int] = []
+        self.results: list[FileResult] = []
+
+    def say(self, message: str) -> None:
+        print(f"lakebench-ray: note: {message}", file=self.out, flush=True)
+
+    def note(self, text: str) -> None:  # beside the progress line, not on stderr (kept for errors)
+        print(f"lakebench-ray: {text}", file=self.out, flush=True)
+
+    def _stop_if_asked(self, done: int) -> None:
+        if self.signals.requested:
+            raise _interrupted(self.signals, done, len(self.plan.file_ids), saved=False)
+
+    # -- prepare ---------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        config, plan, store, prefix = self.config, self.plan, self.store, self.prefix
         # A Ray this run started has no autoscaler to wait for.
-        waiting_for = cluster.check_actor_fits(config.ray.cpus_per_actor, grace_s=0 if own_ray else cluster.AUTOSCALER_GRACE_S)
+        waiting_for = cluster.check_actor_fits(config.ray.cpus_per_actor,
+                                               grace_s=0 if self.own_ray else cluster.AUTOSCALER_GRACE_S)
         store.preflight()
         # One writer per prefix and partition, before anything is touched; a live holder is refused.
-        lease = Lease(store, prefix, plan.partition_count, plan.partition_index,
-                      ttl_s=config.checkpoint.lease_ttl_s).acquire(note=say)
-        lease.start_renewing()
+        self.lease = Lease(store, prefix, plan.partition_count, plan.partition_index,
+                           ttl_s=config.checkpoint.lease_ttl_s).acquire(note=self.say)
+        self.lease.start_renewing()
         # Checked against this config before any work: a mismatch stops the run, and nothing is
         # ever written over a foreign checkpoint; saved with this run's fingerprint before any file.
-        plan, done_before = checkpoints.start(store, prefix, key, plan, config, say)
-        if signals.requested:
-            raise _interrupted(signals, len(done_before), len(plan.file_ids), saved=True)
+        self.plan, self.done_before = checkpoints.start(store, prefix, self.key, plan, config, self.say)
+        plan, done_before = self.plan, self.done_before
+        if self.signals.requested:
+            raise _interrupted(self.signals, len(done_before), len(plan.file_ids), saved=True)
         if waiting_for:
-            print(f"lakebench-ray: {waiting_for}", file=out, flush=True)
+            print(f"lakebench-ray: {waiting_for}", file=self.out, flush=True)
         run_id = secrets.token_hex(3)
         # Pinned to the driver's node: it lives and dies with the driver, never with a worker.
         # Restarted when lost (its constructor gets the files done before this run; the driver
         # sends again what this run did, see CheckpointRecorder).
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        ckpt = ray.remote(num_cpus=0, max_restarts=CHECKPOINT_ACTOR_RESTARTS, max_task_retries=0)(
+        self.checkpoint_actor = ray.remote(num_cpus=0, max_restarts=CHECKPOINT_ACTOR_RESTARTS, max_task_retries=0)(
             CheckpointActor
         ).options(name=f"lakebench-checkpoint-{run_id}", scheduling_strategy=here).remote(
-            spec, key, plan.fingerprint, *every, {str(i): r for i, r in done_before.items()}, plan.sizing(config)
+            self.spec, self.key, plan.fingerprint, *self.every, {str(i): r for i, r in done_before.items()},
+            plan.sizing(config),
         )
-
-        def local_checkpoint() -> Checkpoint:
-            checkpoint = Checkpoint(store, key, plan.fingerprint, every_files=every[0], every_seconds=every[1],
-                                    sizing=plan.sizing(config))
-            checkpoint.files = dict(done_before)
-            return checkpoint
-
-        recorder = CheckpointRecorder(ckpt, local_checkpoint, batch_files=config.checkpoint.every_files)
-        todo = [i for i in plan.file_ids if i not in done_before]
-        def stop_now() -> None:
-            if signals.requested:
-                raise _interrupted(signals, len(done_before), len(plan.file_ids), saved=False)
-
-        removed = storage_step(store, budget, "removing unfinished files",
-                               lambda: _cleanup_partials(store, prefix, plan), stop_now)
+        self.recorder = CheckpointRecorder(self.checkpoint_actor, self._local_checkpoint,
+                                           batch_files=config.checkpoint.every_files)
+        self.todo = [i for i in plan.file_ids if i not in done_before]
+        removed = storage_step(store, self.budget, "removing unfinished files",
+                               lambda: _cleanup_partials(store, prefix, plan), lambda: self._stop_if_asked(len(done_before)))
         if removed:
-            say(f"removed {removed} partial write(s) an earlier run of this partition left behind")
+            self.say(f"removed {removed} partial write(s) an earlier run of this partition left behind")
 
-        loyalty_ref = ray.put(loyalty)
+        loyalty_ref = ray.put(self.loyalty)
         params = plan.params.as_dict()
         actor_cls = ray.remote(num_cpus=config.ray.cpus_per_actor, max_restarts=0, max_task_retries=0)(GeneratorActor)
-
         serial = itertools.count()
 
         def make_actor():
             # Named, so the dashboard (and an operator) can tell the run's actors apart.
             name = f"lakebench-generator-{run_id}-{next(serial)}"
-            return actor_cls.options(name=name, scheduling_strategy="SPREAD").remote(params, loyalty_ref, spec, prefix)
+            return actor_cls.options(name=name, scheduling_strategy="SPREAD").remote(params, loyalty_ref, self.spec, prefix)
 
-        progress = Progress(len(plan.file_ids), done=len(plan.file_ids) - len(todo), enabled=config.progress, stream=out)
-        metrics = RunMetrics(f"{plan.partition_index}/{plan.partition_count}")
-        metrics.set_remaining(len(todo))
-        planned = set(plan.file_ids)
-        results: list[dict] = []
-
-        def on_result(result: dict) -> None:
-            if lease.lost is not None:  # someone else writes here now: stop at once, record nothing
-                raise _lease_lost(store, prefix, lease)
-            results.append(result)
-            if result["file_id"] in planned:  # sustained-mode extras are not part of the dataset plan
-                receipt = {"size": result["bytes"], "crc32": result["crc32"], "tag": result["tag"]}
-                recorder.record(result["file_id"], receipt)
-            progress.update(files=int(result["file_id"] in planned), rows=result["rows"], nbytes=result["bytes"])
-            metrics.file_written(result["rows"], result["bytes"])
-            metrics.set_remaining(len(planned) - progress.files)
-
-        def on_retry(file_id: int, cause: str) -> None:
-            log.warning("retrying file %d: %s", file_id, cause)
-            progress.update(retries=1)
-            metrics.retry()
-
-        def on_actors(n: int) -> None:
-            progress.update(actors=n)
-            metrics.set_actors(n)
-
+        self.progress = Progress(len(plan.file_ids), done=len(plan.file_ids) - len(self.todo), enabled=config.progress,
+                                 stream=self.out)
+        self.metrics = RunMetrics(f"{plan.partition_index}/{plan.partition_count}")
+        self.metrics.set_remaining(len(self.todo))
         settings = PoolSettings(
             num_actors=config.ray.num_actors,
             max_actors=config.ray.max_actors,
@@ -269,96 +234,137 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
             max_attempts=config.ray.max_file_attempts,
             waiting_for=waiting_for,
         )
-        gate = outage_gate(store, prefix, budget)
-        def on_note(text: str) -> None:  # beside the progress line, not on stderr (kept for errors)
-            print(f"lakebench-ray: {text}", file=out, flush=True)
+        self.pool = FilePool(make_actor, settings, on_result=self._on_result, on_retry=self._on_retry,
+                             on_actors=self._on_actors, want_actors=_autoscaler_request(config.ray.cpus_per_actor),
+                             should_stop=lambda: self.signals.requested, outage=outage_gate(store, prefix, self.budget),
+                             on_note=self.note)
 
-        pool = FilePool(make_actor, settings, on_result=on_result, on_retry=on_retry, on_actors=on_actors,
-                        want_actors=_autoscaler_request(config.ray.cpus_per_actor),
-                        should_stop=lambda: signals.requested, outage=gate, on_note=on_note)
+    def _local_checkpoint(self) -> Checkpoint:
+        checkpoint = Checkpoint(self.store, self.key, self.plan.fingerprint, every_files=self.every[0],
+                                every_seconds=self.every[1], sizing=self.plan.sizing(self.config))
+        checkpoint.files = dict(self.done_before)
+        return checkpoint
+
+    def _on_result(self, result: FileResult) -> None:
+        if self.lease.lost is not None:  # someone else writes here now: stop at once, record nothing
+            raise _lease_lost(self.store, self.prefix, self.lease)
+        self.results.append(result)
+        planned = result.file_id in self.planned  # sustained-mode extras are not part of the dataset plan
+        if planned:
+            self.recorder.record(result.file_id, result.receipt())
+        self.progress.update(files=int(planned), rows=result.rows, nbytes=result.bytes)
+        self.metrics.file_written(result.rows, result.bytes)
+        self.metrics.set_remaining(len(self.planned) - self.progress.files)
+
+    def _on_retry(self, file_id: int, cause: str) -> None:
+        log.warning("retrying file %d: %s", file_id, cause)
+        self.progress.update(retries=1)
+        self.metrics.retry()
+
+    def _on_actors(self, n: int) -> None:
+        self.progress.update(actors=n)
+        self.metrics.set_actors(n)
+
+    # -- run -------------------------------------------------------------------------------------
+    def run(self) -> list[FailedFile]:
+        """The files that failed every attempt; on a signal, a clean stop raising Interrupted."""
+        plan, todo = self.plan, self.todo
         print(
             f"lakebench-ray: {len(todo)} of {len(plan.file_ids)} files to write "
             f"({plan.files.rows_per_file:,} rows, ~{plan.files.file_bytes / 2**20:.0f} MiB each) "
-            f"to {store.describe(prefix)}",
-            file=out,
+            f"to {self.store.describe(self.prefix)}",
+            file=self.out,
             flush=True,
         )
-        pool_started = time.monotonic()
-        extra = _sustained_ids(config, plan, started) if config.duration_s else None
+        self.pool_started = time.monotonic()
+        extra = _sustained_ids(self.config, plan, self.started) if self.config.duration_s else None
         try:
-            failed = pool.run(todo, more=extra) if (todo or extra) else []
+            failed = self.pool.run(todo, more=extra) if (todo or extra) else []
         except StopRequested:
-            pool.abort(STOP_GRACE_S)  # kill the writers; their uploads are aborted just below
-            saved = True
-            try:
-                if store.probe() is None:
-                    _cleanup_partials(store, prefix, plan)
-                    recorder.flush(timeout=10)
-                else:
-                    saved = False
-            except Exception as exc:  # noqa: BLE001 - say what was saved, not a second traceback
-                log.warning("could not finish cleaning up after %s: %s", signals.name, exc)
+            raise self._stop() from None
+        self.generation_seconds = time.monotonic() - self.pool_started
+        return failed
+
+    def _stop(self) -> Interrupted:
+        self.pool.abort(STOP_GRACE_S)  # kill the writers; their uploads are aborted just below
+        saved = True
+        try:
+            if self.store.probe() is None:
+                _cleanup_partials(self.store, self.prefix, self.plan)
+                self.recorder.flush(timeout=10)
+            else:
                 saved = False
-            finished = True  # nothing more to save in the finally block
-            progress.close()
-            raise _interrupted(signals, progress.files, len(plan.file_ids), saved) from None
-        generation_seconds = time.monotonic() - pool_started
-        pool.shutdown()
+        except Exception as exc:  # noqa: BLE001 - say what was saved, not a second traceback
+            log.warning("could not finish cleaning up after %s: %s", self.signals.name, exc)
+            saved = False
+        self.saved = True  # nothing more to save on the way out
+        self.progress.close()
+        return _interrupted(self.signals, self.progress.files, len(self.plan.file_ids), saved)
+
+    # -- finish ----------------------------------------------------------------------------------
+    def finish(self, failed: list[FailedFile]) -> Report:
+        store, prefix, plan, budget = self.store, self.prefix, self.plan, self.budget
+        self.pool.shutdown()
         # Writers that died mid-file (lost actors, nodes) leave temp files / open uploads behind;
         # every writer of this partition has stopped now.
-        def stop_late() -> None:
-            if signals.requested:
-                raise _interrupted(signals, progress.files, len(plan.file_ids), saved=False)
-
+        stop_late = lambda: self._stop_if_asked(self.progress.files)  # noqa: E731
         storage_step(store, budget, "removing unfinished files", lambda: _cleanup_partials(store, prefix, plan), stop_late)
-        metrics.failed(len(failed))
-        if lease.lost is not None:
-            raise _lease_lost(store, prefix, lease)
-        storage_step(store, budget, "saving the checkpoint", recorder.flush, stop_late)
-        progress.close()
-        seconds = time.monotonic() - started
-        written_bytes = sum(r["bytes"] for r in results)
-        report = Report(
-            config=config.to_dict(),
+        self.metrics.failed(len(failed))
+        if self.lease.lost is not None:
+            raise _lease_lost(store, prefix, self.lease)
+        storage_step(store, budget, "saving the checkpoint", self.recorder.flush, stop_late)
+        self.saved = True
+        self._retire_checkpoint_actor()  # its last save is done; one left per run would pile up in a notebook
+        self.progress.close()
+        report = Report.from_results(
+            config=self.config.to_dict(),
             plan=plan.summary(),
             files_planned=len(plan.file_ids),
-            files_written=len(results),
-            files_skipped=len(plan.file_ids) - len(todo),
-            rows=sum(r["rows"] for r in results),
-            bytes=written_bytes,
-            seconds=round(seconds, 3),
-            generation_seconds=round(generation_seconds, 3),
-            throughput_mb_s=round(written_bytes / 1e6 / generation_seconds, 1) if generation_seconds > 0 else 0.0,
-            retries=progress.retries,
-            failed=[dataclasses.asdict(f) for f in failed],
-            files=sorted(results, key=lambda r: r["file_id"]),
+            files_skipped=len(plan.file_ids) - len(self.todo),
+            results=self.results,
+            failed=failed,
+            seconds=time.monotonic() - self.started,
+            generation_seconds=self.generation_seconds,
+            retries=self.progress.retries,
         )
-        report.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         report_name = report_key(prefix, plan.partition_count, plan.partition_index)
-        storage_step(store, budget, "writing the report",
-                      lambda: store.put_bytes(report_name, report.to_json().encode()), stop_late)
+        storage_step(store, budget, "writing the report", lambda: store.put_bytes(report_name, report.to_json().encode()),
+                     stop_late)
         if failed:
             names = ", ".join(f"part-{f.file_id:06d} ({f.cause})" for f in failed[:5])
             more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
-            raise GenerationFailed(f"{len(failed)} file(s) failed after {config.ray.max_file_attempts} attempts: {names}{more}")
-        print(report.summary_line(), file=out, flush=True)
-        finished = True
+            raise GenerationFailed(f"{len(failed)} file(s) failed after {self.config.ray.max_file_attempts} attempts: "
+                                   f"{names}{more}")
+        print(report.summary_line(), file=self.out, flush=True)
         return report
-    finally:
-        if pool is not None:
-            pool.shutdown()
-        if recorder is not None and not finished and (lease is None or lease.lost is None):
-            # Stopped by an error: keep what completed so resume=true skips it (bounded: the
-            # storage may be what failed).
+
+    def _retire_checkpoint_actor(self) -> None:
+        if self.checkpoint_actor is not None:
             try:
-                if store.probe() is None:
-                    recorder.flush(timeout=10)
-            except Exception as exc:  # the checkpoint has its own last flush; never mask the cause
-                log.warning("could not save the checkpoint on the way out: %s", exc)
-        if own_ray:
-            ray.shutdown()
-        if lease is not None:
-            lease.release()
+                ray.kill(self.checkpoint_actor, no_restart=True)
+            except Exception as exc:  # noqa: BLE001 - already gone
+                log.debug("checkpoint actor not killed: %s", exc)
+            self.checkpoint_actor = None
+
+    def close(self) -> None:
+        """On every way out: stop the actors, keep what completed (when stopped by an error, so
+        resume=true skips it), release the lease and a Ray this run started."""
+        try:
+            if self.pool is not None:
+                self.pool.shutdown()
+            if self.recorder is not None and not self.saved and (self.lease is None or self.lease.lost is None):
+                # Bounded: the storage may be what failed.
+                try:
+                    if self.store.probe() is None:
+                        self.recorder.flush(timeout=10)
+                except Exception as exc:  # the checkpoint has its own last flush; never mask the cause
+                    log.warning("could not save the checkpoint on the way out: %s", exc)
+            self._retire_checkpoint_actor()
+            if self.own_ray:
+                ray.shutdown()
+        finally:
+            if self.lease is not None:
+                self.lease.release()
 
 
 __all__ = ["Report", "generate"]

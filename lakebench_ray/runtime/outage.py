@@ -2,7 +2,7 @@
 
 An outage (no connection, timeouts, 5xx: :class:`~lakebench_ray.errors.StorageUnavailable`,
 also when it arrives wrapped from an actor) is confirmed with one quick probe of the store
-before the run pauses; the pool waits it out through an :class:`~.pool.OutageGate`, the driver's
+before the run pauses; the pool waits it out through an :class:`~.pause.OutageGate`, the driver's
 own storage steps (clean-up, checkpoint, report) through :func:`storage_step`. Both give up
 after ``outage_budget_s`` with one line.
 """
@@ -14,7 +14,7 @@ import time
 
 from ..errors import StorageOutage, StorageUnavailable
 from ..sinks import Store
-from .pool import OutageGate
+from .pause import OutageGate
 
 log = logging.getLogger(__name__)
 

@@ -2,14 +2,20 @@
 
 ``ray.util.ActorPool`` cannot say which value a failed call carried, and in Ray 2.60 it keeps a
 dead actor as idle when node loss surfaces as ``ActorUnavailableError``. This pool tracks the
-file id of every in-flight call, requeues it on any ``RayActorError``, evicts the actor, and
+file id of every call in flight, requeues it on any ``RayActorError``, evicts the actor, and
 starts replacements (and new actors on new capacity) as the cluster allows.
+
+This module keeps the books (which actors exist, what each one runs, what is left); how many
+actors to want and start is decided by :class:`~.scaling.ScalingPolicy`, which knows no Ray.
+Each actor has up to ``calls_per_actor`` calls queued, so it starts its next file without
+waiting for the driver; when it is lost, every file queued on it goes back to the queue.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import logging
 import re
 import time
@@ -18,34 +24,18 @@ from typing import Any, Callable, Iterable, Optional
 import ray
 from ray.exceptions import RayActorError, RayError, RayTaskError
 
-from ..errors import ClusterError, StorageOutage
+from ..errors import ClusterError
+from .pause import OutageGate, OutagePause
+from .results import FileResult
+from .scaling import MAX_START_FAILURES, ScalingPolicy
 
 log = logging.getLogger(__name__)
 
-#: Actors that fail to start in a row, with none ever started, before the run gives up: a
-#: cluster whose workers cannot import this package (another environment) fails every one.
-MAX_START_FAILURES = 3
+__all__ = ["FailedFile", "FilePool", "MAX_START_FAILURES", "OutageGate", "PoolSettings", "StopRequested"]
 
 
 class StopRequested(Exception):
     """Raised out of :meth:`FilePool.run` when ``should_stop`` says so (a signal arrived)."""
-
-
-@dataclasses.dataclass
-class OutageGate:
-    """How the pool tells a storage outage from a bad file, and waits one out.
-
-    ``is_outage(exc)`` says whether an error may be the storage being away; ``probe()`` returns
-    None when the storage answers, else the reason. A failure counts against a file only when the
-    storage answered the probe: while it does not, the pool pauses (no new work, files requeued
-    without spending an attempt) and probes with backoff, for at most ``budget_s`` seconds."""
-
-    is_outage: Callable[[BaseException], bool]
-    probe: Callable[[], Optional[str]]
-    budget_s: float
-    describe: str = "the storage"
-    first_probe_s: float = 1.0
-    max_probe_s: float = 10.0
 
 
 @dataclasses.dataclass
@@ -63,6 +53,10 @@ class PoolSettings:
     waiting_for: Optional[str] = None
     waiting_note_s: float = 30.0
 
+    def policy(self) -> ScalingPolicy:
+        return ScalingPolicy(num_actors=self.num_actors, max_actors=self.max_actors,
+                             cpus_per_actor=self.cpus_per_actor, grow_interval_s=self.grow_interval_s)
+
 
 @dataclasses.dataclass
 class FailedFile:
@@ -71,12 +65,24 @@ class FailedFile:
     cause: str
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
+class _Call:
+    ref: Any
+    file_id: int
+    actor: "_Actor"
+    seq: int  # submission order: an actor runs its calls in this order
+
+
+@dataclasses.dataclass(eq=False)
 class _Actor:
     handle: Any
     ready_ref: Any
     node_id: Optional[str] = None
-    busy_with: Optional[int] = None
+    #: Calls sent and not yet settled, oldest (the one running) first.
+    calls: collections.deque = dataclasses.field(default_factory=collections.deque)
+    #: Bumped whenever ``calls`` changes: an entry in a free queue from another epoch is stale.
+    epoch: int = 0
+    gone: bool = False
 
 
 def _cause(exc: BaseException) -> str:
@@ -105,7 +111,7 @@ class FilePool:
         make_actor: Callable[[], Any],
         settings: PoolSettings,
         *,
-        on_result: Callable[[dict], None],
+        on_result: Callable[[FileResult], None],
         on_retry: Callable[[int, str], None] = lambda file_id, cause: None,
         on_actors: Callable[[int], None] = lambda n: None,
         want_actors: Callable[[int], None] = lambda n: None,
@@ -115,30 +121,28 @@ class FilePool:
     ):
         self._make_actor = make_actor
         self.settings = settings
+        self.policy = settings.policy()
         self._on_result = on_result
         self._on_retry = on_retry
         self._on_actors = on_actors
         self._want_actors = want_actors
         # Bookkeeping kept per event in O(1), whatever the number of actors: all actors, the live
-        # count, the live idle ones (a queue), the starting ones by their ready ref.
+        # count, the starting ones by their ready ref, the calls in flight by ref, and per number
+        # of calls queued a queue of live actors that take another (entries checked when taken).
         self._actors: list[_Actor] = []
         self._live_n = 0
-        self._idle: collections.deque[_Actor] = collections.deque()
+        self._free: list[collections.deque] = [collections.deque() for _ in range(self.policy.calls_per_actor)]
         self._starting_by_ref: dict[Any, _Actor] = {}
-        self._in_flight: dict[Any, _Actor] = {}
+        self._in_flight: dict[Any, _Call] = {}
+        self._seq = itertools.count()
         self._attempts: collections.Counter[int] = collections.Counter()
         self._last_grow = 0.0
         self._should_stop = should_stop
         self._note = on_note
-        self._outage = outage
-        self._outage_since: Optional[float] = None
-        self._outage_cause = ""
-        self._next_probe = 0.0
-        self._probe_every = 0.0
+        self._pause = OutagePause(outage, on_note)
         self._started_ever = False
         self._start_failures = 0
         self.evicted = 0
-        self.outages = 0
 
     # -- actor management -------------------------------------------------------------------
     def _start_actor(self) -> None:
@@ -147,21 +151,36 @@ class FilePool:
         self._actors.append(actor)
         self._starting_by_ref[actor.ready_ref] = actor
 
+    def _offer(self, actor: _Actor) -> None:
+        """After ``actor.calls`` changed: queue the actor as free if it takes another call."""
+        actor.epoch += 1
+        n = len(actor.calls)
+        if not actor.gone and actor.node_id is not None and self.policy.queue_more(n):
+            self._free[n].append((actor, actor.epoch))
+
+    def _take_free(self) -> Optional[_Actor]:
+        """A live actor that takes another call, the least loaded first."""
+        for queue in self._free:
+            while queue:
+                actor, epoch = queue.popleft()
+                if epoch == actor.epoch and not actor.gone:
+                    return actor
+        return None
+
+    def _put_back(self, actor: _Actor) -> None:
+        self._free[len(actor.calls)].appendleft((actor, actor.epoch))
+
     def _forget(self, actor: _Actor) -> None:
         """Drop ``actor`` from the bookkeeping (rare: eviction, release, shutdown)."""
+        actor.gone = True
         self._actors.remove(actor)
         if actor.node_id is None:
             self._starting_by_ref.pop(actor.ready_ref, None)
         else:
             self._live_n -= 1
-            if actor.busy_with is None:
-                try:
-                    self._idle.remove(actor)
-                except ValueError:
-                    pass
 
     def _evict(self, actor: _Actor, why: str) -> None:
-        if actor in self._actors:
+        if not actor.gone:
             self._forget(actor)
             self.evicted += 1
             log.warning("evicting generator actor on node %s: %s", actor.node_id, why)
@@ -171,35 +190,19 @@ class FilePool:
                 pass
             self._on_actors(self._live_n)
 
-    def _target(self, remaining: int) -> int:
-        s = self.settings
-        if s.num_actors is not None:
-            target = s.num_actors
-        else:
-            free = ray.available_resources().get("CPU", 0.0)
-            # Count actors not yet placed as using CPUs they will take, so we do not overshoot.
-            target = len(self._actors) + int(free // s.cpus_per_actor)
-            target = max(target, 1)
-        if s.max_actors is not None:
-            target = min(target, s.max_actors)
-        return max(0, min(target, remaining))
-
-    def _maybe_grow(self, remaining: int, force: bool = False, demand: int | None = None) -> None:
-        """Start actors up to the target for ``remaining`` files; ask an autoscaler for room for
-        ``demand`` actors (default ``remaining``)."""
+    def _maybe_grow(self, remaining: int, planned: int, force: bool = False) -> None:
+        """Start actors up to the policy's target for ``remaining`` files; ask an autoscaler for
+        room for the ``planned`` files (or the running actors, whichever is more)."""
         now = time.monotonic()
-        if not force and now - self._last_grow < self.settings.grow_interval_s:
+        if not self.policy.grow_due(now, self._last_grow, force):
             return
         self._last_grow = now
-        if self.settings.num_actors is None:
-            wanted = remaining if demand is None else demand
-            if self.settings.max_actors is not None:
-                wanted = min(wanted, self.settings.max_actors)
+        wanted = self.policy.demand(planned, self._live_n)
+        if wanted is not None:
             self._want_actors(wanted)
-        # Only add actors when none is still waiting for a place: pending ones already ask for CPUs.
-        if self._starting_by_ref and self.settings.num_actors is None:
-            return
-        for _ in range(self._target(remaining) - len(self._actors)):
+        start = self.policy.to_start(remaining, len(self._actors), len(self._starting_by_ref),
+                                     lambda: ray.available_resources().get("CPU", 0.0))
+        for _ in range(start):
             self._start_actor()
 
     def _check_started(self) -> None:
@@ -214,7 +217,7 @@ class FilePool:
             except RayError as exc:  # any failure to start (RaySystemError too: "Actor creation cancelled")
                 self._evict(actor, _cause(exc))
                 self._start_failures += 1
-                if not self._started_ever and self._start_failures >= MAX_START_FAILURES:
+                if self.policy.gives_up(self._started_ever, self._start_failures):
                     raise ClusterError(
                         f"no generator actor could start on this Ray ({_start_cause(exc)}): are its workers running "
                         "this environment (same Python, Ray and lakebench-ray)? Otherwise set ray.address=local "
@@ -224,44 +227,52 @@ class FilePool:
             del starting[ref]
             actor.node_id = node_id
             self._live_n += 1
-            self._idle.append(actor)
+            self._offer(actor)
             self._started_ever = True
             self._on_actors(self._live_n)
+
+    def _submit(self, actor: _Actor, file_id: int) -> None:
+        self._attempts[file_id] += 1
+        ref = actor.handle.generate.remote(file_id)
+        call = _Call(ref, file_id, actor, next(self._seq))
+        actor.calls.append(call)
+        self._in_flight[ref] = call
+        self._offer(actor)
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, file_ids: Iterable[int], more: Callable[[], Optional[int]] | None = None) -> list[FailedFile]:
         """Generate every id (and, while ``more()`` returns ids, those too); returns the files
-        that failed ``max_attempts`` times. Every other id has been passed to ``on_result``."""
+        that failed ``max_attempts`` times. Every other id has been passed to ``on_result``.
+
+        Ids from ``more()`` (sustained mode, until a deadline) go only to an actor with nothing
+        queued, so the run still ends at most one file after ``more()`` stops."""
         pending = collections.deque(file_ids)
         failed: list[FailedFile] = []
         last_alive = time.monotonic()
         last_note = last_alive
-        self._maybe_grow(max(1, len(pending)), force=True)
+        self._maybe_grow(max(1, len(pending)), max(1, len(pending)), force=True)
         while True:
             if self._should_stop():
                 raise StopRequested()
             self._check_started()
-            if self._outage_since is not None:
-                self._wait_out_outage(len(pending) + len(self._in_flight))
-            # Sustained mode has unbounded work: grow to whatever the cluster offers.
-            # (The autoscaler is asked only for what planned work and running actors need.)
+            if self._pause.active:
+                self._pause.wait_out(len(pending) + len(self._in_flight))
             known = len(pending) + len(self._in_flight)
-            unbounded = 1 << 30 if more is not None else 0
-            self._maybe_grow(max(1, known + unbounded), demand=max(known, self._live_n))
-            while self._idle and self._outage_since is None:  # hand work to idle actors
-                if not pending and more is not None:
+            self._maybe_grow(self.policy.work_left(len(pending), len(self._in_flight), more is not None), known)
+            while not self._pause.active:  # hand work to actors that take more
+                actor = self._take_free()
+                if actor is None:
+                    break
+                if not pending and more is not None and not actor.calls:
                     extra = more()
                     if extra is None:
                         more = None
                     else:
                         pending.append(extra)
                 if not pending:
+                    self._put_back(actor)
                     break
-                file_id = pending.popleft()
-                actor = self._idle.popleft()
-                actor.busy_with = file_id
-                self._attempts[file_id] += 1
-                self._in_flight[actor.handle.generate.remote(file_id)] = actor
+                self._submit(actor, pending.popleft())
             if not self._in_flight and not pending and more is None:
                 return failed
             if not pending and more is None:
@@ -285,75 +296,63 @@ class FilePool:
             done, rest = ray.wait(refs, num_returns=1, timeout=self.settings.poll_s)
             if done and rest:  # collect everything else that has finished as well
                 done += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
+                # An actor's calls settle in the order it ran them: a result it returned before
+                # it was lost is recorded, not requeued with the calls behind it.
+                done.sort(key=lambda ref: self._in_flight[ref].seq)
             for ref in done:
-                actor = self._in_flight.pop(ref)
-                file_id, actor.busy_with = actor.busy_with, None
-                self._idle.append(actor)  # (an actor that died is evicted just below)
-                try:
-                    result = ray.get(ref)
-                except RayActorError as exc:
-                    self._evict(actor, _cause(exc))
-                    self._retry_or_fail(file_id, _cause(exc), pending, failed)
-                except RayTaskError as exc:
-                    if self._storage_away(exc):
-                        self._attempts[file_id] -= 1  # the storage was away: not the file's fault
-                        pending.appendleft(file_id)
-                    else:
-                        self._retry_or_fail(file_id, _cause(exc), pending, failed)
-                else:
-                    self._on_result(result)
+                call = self._in_flight.pop(ref, None)
+                if call is not None:  # (None: requeued already, with the rest of a lost actor's calls)
+                    self._settle(call, pending, failed)
 
-    # -- storage outages -------------------------------------------------------------------
-    def _storage_away(self, exc: BaseException) -> bool:
-        """Whether ``exc`` is part of a storage outage: an outage-like error and the storage does
-        not answer a probe now (then the pool pauses). One that answers means a bad file."""
-        gate = self._outage
-        if gate is None or not gate.is_outage(exc):
-            return False
-        if self._outage_since is not None:
-            return True
-        reason = gate.probe()
-        if reason is None:
-            return False
-        self.outages += 1
-        self._outage_since = time.monotonic()
-        self._outage_cause = reason
-        self._probe_every = gate.first_probe_s
-        self._next_probe = self._outage_since + self._probe_every
-        self._note(f"{gate.describe} does not answer ({reason}): pausing, probing it until it is back "
-                   f"(at most {gate.budget_s:g}s, outage_budget_s)")
-        return True
+    def _settle(self, call: _Call, pending: collections.deque, failed: list[FailedFile]) -> None:
+        actor = call.actor
+        actor.calls.remove(call)
+        self._offer(actor)  # (an actor that died is evicted just below)
+        try:
+            result = ray.get(call.ref)
+        except RayActorError as exc:
+            self._lose(actor, call, _cause(exc), pending, failed)
+        except RayTaskError as exc:
+            if self._pause.storage_away(exc):
+                self._attempts[call.file_id] -= 1  # the storage was away: not the file's fault
+                pending.appendleft(call.file_id)
+            else:
+                self._retry_or_fail(call.file_id, _cause(exc), pending, failed)
+        else:
+            self._on_result(result)
 
-    def _wait_out_outage(self, remaining: int) -> None:
-        """Probe with backoff while paused; resume when the storage answers, give up after the budget."""
-        gate, since = self._outage, self._outage_since
-        assert gate is not None and since is not None
-        now = time.monotonic()
-        if now < self._next_probe:
-            return
-        reason = gate.probe()
-        if reason is None:
-            self._note(f"{gate.describe} answers again after {time.monotonic() - since:.0f}s: resuming")
-            self._outage_since = None
-            return
-        self._outage_cause = reason
-        if time.monotonic() - since >= gate.budget_s:
-            raise StorageOutage(
-                f"{gate.describe} did not answer for {time.monotonic() - since:.0f}s ({reason}); "
-                f"{remaining} file(s) of this run remain: run again with resume=true once it is back "
-                f"(outage_budget_s={gate.budget_s:g} sets how long to wait)"
-            )
-        self._probe_every = min(gate.max_probe_s, self._probe_every * 2)
-        self._next_probe = time.monotonic() + self._probe_every
+    def _lose(self, actor: _Actor, call: _Call, cause: str, pending: collections.deque,
+              failed: list[FailedFile]) -> None:
+        """``actor`` is gone: evict it and requeue ``call`` with every call still queued on it.
+        The oldest of them was running (or about to) and spends its attempt; those behind it
+        never started and get theirs back."""
+        lost = sorted([call, *actor.calls], key=lambda c: c.seq)
+        actor.calls.clear()
+        for other in lost:
+            self._in_flight.pop(other.ref, None)
+        self._evict(actor, cause)
+        for behind in reversed(lost[1:]):
+            self._attempts[behind.file_id] -= 1
+            pending.appendleft(behind.file_id)
+        self._retry_or_fail(lost[0].file_id, cause, pending, failed)
 
     @property
     def paused(self) -> bool:
-        return self._outage_since is not None
+        return self._pause.active
+
+    @property
+    def outages(self) -> int:
+        return self._pause.count
 
     def _release_idle(self) -> None:
         """No work is left for idle actors: free their CPUs so an autoscaler can shrink.
         (Not reported as a change in actors: the run's last files are still being written.)"""
-        for actor in [*self._idle, *self._starting_by_ref.values()]:
+        idle = []
+        while (actor := self._take_free()) is not None and not actor.calls:
+            idle.append(actor)
+        if actor is not None:  # busy: stays
+            self._put_back(actor)
+        for actor in [*idle, *self._starting_by_ref.values()]:
             self._forget(actor)
             try:
                 ray.kill(actor.handle, no_restart=True)
@@ -381,12 +380,14 @@ class FilePool:
 
     def shutdown(self) -> None:
         for actor in self._actors:
+            actor.gone = True
             try:
                 ray.kill(actor.handle, no_restart=True)
             except Exception:
                 pass
         self._actors.clear()
-        self._idle.clear()
+        for queue in self._free:
+            queue.clear()
         self._starting_by_ref.clear()
         self._live_n = 0
         self._want_actors(0)
