@@ -17,6 +17,7 @@ import collections
 import dataclasses
 import itertools
 import logging
+import queue
 import re
 import time
 from typing import Any, Callable, Iterable, Optional
@@ -71,6 +72,7 @@ class _Call:
     file_id: int
     actor: "_Actor"
     seq: int  # submission order: an actor runs its calls in this order
+    future: Any = None  # the ref's concurrent future: its value or the error that ended the call
 
 
 @dataclasses.dataclass(eq=False)
@@ -134,6 +136,10 @@ class FilePool:
         self._free: list[collections.deque] = [collections.deque() for _ in range(self.policy.calls_per_actor)]
         self._starting_by_ref: dict[Any, _Actor] = {}
         self._in_flight: dict[Any, _Call] = {}
+        # Calls that settled, put by Ray's thread as each ends: the loop takes them in O(1)
+        # instead of asking ``ray.wait`` about every call in flight on each turn (which costs
+        # per call in flight, so per actor, on every completion).
+        self._settled: queue.SimpleQueue[_Call] = queue.SimpleQueue()
         self._seq = itertools.count()
         self._attempts: collections.Counter[int] = collections.Counter()
         self._last_grow = 0.0
@@ -234,7 +240,8 @@ class FilePool:
     def _submit(self, actor: _Actor, file_id: int) -> None:
         self._attempts[file_id] += 1
         ref = actor.handle.generate.remote(file_id)
-        call = _Call(ref, file_id, actor, next(self._seq))
+        call = _Call(ref, file_id, actor, next(self._seq), ref.future())
+        call.future.add_done_callback(lambda _future, call=call: self._settled.put(call))
         actor.calls.append(call)
         self._in_flight[ref] = call
         self._offer(actor)
@@ -292,34 +299,39 @@ class FilePool:
             if not self._in_flight:
                 time.sleep(0.1)
                 continue
-            refs = list(self._in_flight)
-            done, rest = ray.wait(refs, num_returns=1, timeout=self.settings.poll_s)
-            if done and rest:  # collect everything else that has finished as well
-                done += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
-                # An actor's calls settle in the order it ran them: a result it returned before
-                # it was lost is recorded, not requeued with the calls behind it.
-                done.sort(key=lambda ref: self._in_flight[ref].seq)
-            for ref in done:
-                call = self._in_flight.pop(ref, None)
-                if call is not None:  # (None: requeued already, with the rest of a lost actor's calls)
-                    self._settle(call, pending, failed)
+            try:
+                done = [self._settled.get(timeout=self.settings.poll_s)]
+            except queue.Empty:
+                continue
+            while True:  # everything else that has settled as well
+                try:
+                    done.append(self._settled.get_nowait())
+                except queue.Empty:
+                    break
+            # An actor's calls settle in the order it ran them: a result it returned before it
+            # was lost is recorded, not requeued with the calls behind it.
+            done.sort(key=lambda call: call.seq)
+            for call in done:
+                if self._in_flight.pop(call.ref, None) is not None:  # (else: requeued already, with
+                    self._settle(call, pending, failed)              # the rest of a lost actor's calls)
 
     def _settle(self, call: _Call, pending: collections.deque, failed: list[FailedFile]) -> None:
         actor = call.actor
         actor.calls.remove(call)
         self._offer(actor)  # (an actor that died is evicted just below)
-        try:
-            result = ray.get(call.ref)
-        except RayActorError as exc:
+        exc = call.future.exception()
+        if exc is None:
+            self._on_result(call.future.result())
+        elif isinstance(exc, RayActorError):
             self._lose(actor, call, _cause(exc), pending, failed)
-        except RayTaskError as exc:
+        elif isinstance(exc, RayTaskError):
             if self._pause.storage_away(exc):
                 self._attempts[call.file_id] -= 1  # the storage was away: not the file's fault
                 pending.appendleft(call.file_id)
             else:
                 self._retry_or_fail(call.file_id, _cause(exc), pending, failed)
         else:
-            self._on_result(result)
+            raise exc
 
     def _lose(self, actor: _Actor, call: _Call, cause: str, pending: collections.deque,
               failed: list[FailedFile]) -> None:
