@@ -93,9 +93,14 @@ def is_lease_name(name: str) -> bool:
     return name == "lease.json" or (name.startswith("lease-") and name.endswith(".json"))
 
 
+def probe_name() -> str:
+    """A fresh, hidden file name for a preflight probe (written, read back and deleted at once)."""
+    return f".probe-{secrets.token_hex(6)}"
+
+
 def probe_key() -> str:
-    """A fresh name for a preflight probe (written, read back and deleted at once)."""
-    return f"{CONTROL_ROOT}/.probe-{secrets.token_hex(6)}"
+    """A fresh key for a preflight probe in the control directory."""
+    return f"{CONTROL_ROOT}/{probe_name()}"
 
 
 def temp_name(final_name: str, writer: str) -> str:
@@ -134,6 +139,7 @@ __all__ = [
     "parse_file_name",
     "parse_temp_name",
     "probe_key",
+    "probe_name",
     "report_key",
     "temp_name",
 ]

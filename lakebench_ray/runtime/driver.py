@@ -126,6 +126,9 @@ def _interrupted(signals: StopSignals, done: int, total: int, saved: bool) -> In
 
 def _generate(config: Config, out, signals: StopSignals) -> Report:
     run = _Run(config, out, signals)
+    # The storage is checked before Ray is joined or started: a wrong endpoint, bucket, credential
+    # or directory is refused in the seconds it takes to ask, not after a Ray start.
+    run.store.preflight()
     # Joining Ray puts Ray's own SIGTERM handler in place of ours: installed again right after.
     run.own_ray = cluster.connect(config.ray.address)
     signals.install()
@@ -145,7 +148,7 @@ class _Run:
         self.started = time.monotonic()
         self.config, self.out, self.signals = config, out, signals
         # Everything that can be refused is checked before anything is written: the plan (sizes
-        # against format and storage limits), the Ray address and cluster, then the store.
+        # against format and storage limits), the store (see _generate), the Ray address and cluster.
         self.loyalty = build_loyalty_table(config.seed, config.customer_id_max)
         self.plan = plan = make_plan(config, self.loyalty)
         self.spec = config.store_spec()
@@ -181,7 +184,6 @@ class _Run:
         # A Ray this run started has no autoscaler to wait for.
         waiting_for = cluster.check_actor_fits(config.ray.cpus_per_actor,
                                                grace_s=0 if self.own_ray else cluster.AUTOSCALER_GRACE_S)
-        store.preflight()
         # One writer per prefix and partition, before anything is touched; a live holder is refused.
         self.lease = Lease(store, prefix, plan.partition_count, plan.partition_index,
                            ttl_s=config.checkpoint.lease_ttl_s).acquire(note=self.say)

@@ -261,11 +261,15 @@ class LocalStore(Store):
     def preflight(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise SinkError(f"output path '{self.uri}' is a file, not a directory: choose another output.uri")
+        # Leaves nothing behind, not even a directory: a run refused later (its Ray cannot be
+        # reached, say) has written nothing. So the probe goes into the nearest directory that
+        # exists: the output directory, or the ancestor it will be made in.
+        base = next(d for d in (self.root, *self.root.parents) if d.exists())
+        probe = base / layout.probe_name()
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe = layout.probe_key()
-            self.put_bytes(probe, b"ok")
-            self.delete(probe)
+            with open(probe, "xb") as fh:
+                fh.write(b"ok")
+            probe.unlink()
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             raise SinkError(
