@@ -151,6 +151,7 @@ def test_stale_address_file_resolves_in_process(tmp_path, monkeypatch):
     assert cluster.resolve_address(None) == "local"
 
 
+@pytest.mark.slow
 def test_actor_larger_than_any_node_fails_at_once(ray_local, tmp_path):
     out = tmp_path / "out"
     config = lakebench_ray.load_config(None, [f"output.uri={out}", "num_files=1", "rows_per_file=100",

@@ -93,6 +93,7 @@ def test_sample_prints_rows_without_ray_or_output(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_readme_run_command_config(tmp_path):
     """The README's main job (configs/local.yaml) end to end, writing ~100 MB, via the console
     script entry point and a local Ray that the command starts and stops itself."""

@@ -132,6 +132,7 @@ def test_checkpoint_of_other_config_is_refused(ray_local, tmp_path):
     assert report.files_written == 0 and report.files_skipped == 2
 
 
+@pytest.mark.slow
 def test_resume_after_driver_sigkill(ray_local, tmp_path):
     """SIGKILL the driver mid-run, resume, and get the complete, byte-identical set."""
     out = tmp_path / "run"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 import lakebench_ray
 
 from .helpers import dir_hashes
@@ -11,6 +13,7 @@ from .helpers import dir_hashes
 BASE = ["num_files=7", "rows_per_file=2500", "payload_kb=0.5", "customer_id_max=20000", "progress=false"]
 
 
+@pytest.mark.slow
 def test_partitions_together_make_one_run(ray_local, tmp_path):
     whole = tmp_path / "whole"
     lakebench_ray.generate(lakebench_ray.load_config(None, [f"output.uri={whole}", *BASE]))
@@ -33,6 +36,7 @@ def test_partition_index_from_job_completion_index(monkeypatch):
     assert config.partition_index() == 2
 
 
+@pytest.mark.slow
 def test_sustained_mode_adds_unique_ids_and_stops_on_time(ray_local, tmp_path):
     duration = 8.0
     started = time.monotonic()
@@ -54,6 +58,7 @@ def test_sustained_mode_adds_unique_ids_and_stops_on_time(ray_local, tmp_path):
     assert checkpoint["completed"] == [0, 1]
 
 
+@pytest.mark.slow
 def test_live_sustained_files_carry_events_from_their_generation_time(ray_local, tmp_path):
     """timestamp_live: files past the plan hold events from the trailing window before each was
     generated, sorted; the window is in the footer and the report; planned files are unchanged."""

@@ -63,6 +63,7 @@ def one_line(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_sigterm_stops_cleanly_and_resumes(tmp_path):
     """The driver owns its Ray here (ray.address=local), as a fresh pod does."""
     out = tmp_path / "run"
