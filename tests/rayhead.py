@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+_AGENT_PORT_FLAGS = ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port", "--metrics-export-port",
+                     "--runtime-env-agent-port", "--ray-client-server-port")
 
 
 def free_port() -> int:
@@ -52,9 +54,14 @@ class RayHead:
         self.log_path = Path(self.temp_dir) / "ray-start.log"
 
     def start(self) -> "RayHead":
+        # Ray's fixed default ports (the dashboard agent's 52365, the client server's 10001, ...)
+        # are taken by any other Ray on the machine, a parallel test worker's included: a head
+        # that cannot bind its job agent accepts no job. Each gets a free port unless given.
+        given = {arg.split("=", 1)[0] for arg in self.extra_args}
+        ports = [f"{flag}={free_port()}" for flag in _AGENT_PORT_FLAGS if flag not in given]
         args = [
             str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={self.port}",
-            f"--temp-dir={self.temp_dir}", "--disable-usage-stats", *self.extra_args,
+            f"--temp-dir={self.temp_dir}", "--disable-usage-stats", *ports, *self.extra_args,
         ]
         env = dict(self.env, PATH=f"{BIN}:{self.env.get('PATH', '')}")  # workers' `python` is this venv's
         env.pop("RAY_ADDRESS", None)
