@@ -79,6 +79,7 @@ class _Call:
 class _Actor:
     handle: Any
     ready_ref: Any
+    ready: Any = None  # the future of ``ready_ref``
     node_id: Optional[str] = None
     #: Calls sent and not yet settled, oldest (the one running) first.
     calls: collections.deque = dataclasses.field(default_factory=collections.deque)
@@ -140,6 +141,7 @@ class FilePool:
         # instead of asking ``ray.wait`` about every call in flight on each turn (which costs
         # per call in flight, so per actor, on every completion).
         self._settled: queue.SimpleQueue[_Call] = queue.SimpleQueue()
+        self._ready: queue.SimpleQueue[_Actor] = queue.SimpleQueue()  # started (or failed to), likewise
         self._seq = itertools.count()
         self._attempts: collections.Counter[int] = collections.Counter()
         self._last_grow = 0.0
@@ -154,6 +156,8 @@ class FilePool:
     def _start_actor(self) -> None:
         handle = self._make_actor()
         actor = _Actor(handle=handle, ready_ref=handle.ready.remote())
+        actor.ready = actor.ready_ref.future()  # settles when the actor is up (or failed to start)
+        actor.ready.add_done_callback(lambda _future, actor=actor: self._ready.put(actor))
         self._actors.append(actor)
         self._starting_by_ref[actor.ready_ref] = actor
 
@@ -213,14 +217,19 @@ class FilePool:
 
     def _check_started(self) -> None:
         starting = self._starting_by_ref
-        if not starting:
-            return
-        ready, _ = ray.wait(list(starting), num_returns=len(starting), timeout=0)
-        for ref in ready:
-            actor = starting[ref]
+        while True:
             try:
-                node_id = ray.get(ref)
-            except RayError as exc:  # any failure to start (RaySystemError too: "Actor creation cancelled")
+                actor = self._ready.get_nowait()
+            except queue.Empty:
+                return
+            ref = actor.ready_ref
+            if starting.get(ref) is not actor:  # released or evicted meanwhile
+                continue
+            exc = actor.ready.exception()
+            if exc is not None:
+                if not isinstance(exc, RayError):
+                    raise exc
+                # any failure to start (RaySystemError too: "Actor creation cancelled")
                 self._evict(actor, _cause(exc))
                 self._start_failures += 1
                 if self.policy.gives_up(self._started_ever, self._start_failures):
@@ -230,6 +239,7 @@ class FilePool:
                         "to start a private Ray"
                     ) from None
                 continue
+            node_id = actor.ready.result()
             del starting[ref]
             actor.node_id = node_id
             self._live_n += 1
