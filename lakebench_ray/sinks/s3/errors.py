@@ -42,8 +42,9 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def network_reason(exc: BaseException) -> str:
-    """The innermost OS-level reason of a connection failure ('Connection refused', ...)."""
+def nested(exc: BaseException):
+    """``exc`` and every exception inside it, once each: causes, contexts, and the ones botocore
+    and urllib3 keep in ``kwargs['error']`` or in their arguments."""
     seen = set()
     stack = [exc]
     while stack:
@@ -51,13 +52,19 @@ def network_reason(exc: BaseException) -> str:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
+        yield current
+        kwargs = getattr(current, "kwargs", None) or {}
+        stack.extend([current.__context__, current.__cause__, kwargs.get("error")])
+        stack.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+
+
+def network_reason(exc: BaseException) -> str:
+    """The innermost OS-level reason of a connection failure ('Connection refused', ...)."""
+    for current in nested(exc):
         if isinstance(current, OSError) and current.strerror:
             return current.strerror
         if type(current).__name__ in ("ConnectTimeoutError", "ConnectTimeout"):
             return "connection timed out"
-        kwargs = getattr(current, "kwargs", None) or {}
-        stack.extend([current.__context__, current.__cause__, kwargs.get("error")])
-        stack.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
     text = one_line(str(exc))
     return text or type(exc).__name__
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ... import layout
 from ...errors import SinkError
 from .checksums import checksum_args
-from .errors import MISSING_BUCKET_CODES, error_code, error_status, network_reason, one_line, reason
+from .errors import MISSING_BUCKET_CODES, error_code, error_status, nested, network_reason, one_line, reason
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import S3Store
@@ -224,16 +224,7 @@ def _certificate_problem(exc: BaseException) -> str | None:
     chain', 'IP address mismatch, ...'), or None when the failure was something else."""
     import ssl
 
-    seen = set()
-    stack = [exc]
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
+    for current in nested(exc):
         if isinstance(current, ssl.SSLCertVerificationError):
             return getattr(current, "verify_message", None) or "certificate verify failed"
-        kwargs = getattr(current, "kwargs", None) or {}
-        stack.extend([current.__context__, current.__cause__, kwargs.get("error")])
-        stack.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
     return None
