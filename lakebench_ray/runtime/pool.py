@@ -18,7 +18,6 @@ import dataclasses
 import itertools
 import logging
 import queue
-import re
 import time
 from typing import Any, Callable, Iterable, Optional
 
@@ -26,6 +25,7 @@ import ray
 from ray.exceptions import RayActorError, RayError, RayTaskError
 
 from ..errors import ClusterError
+from .causes import call_cause, start_cause
 from .pause import OutageGate, OutagePause
 from .results import FileResult
 from .scaling import MAX_START_FAILURES, ScalingPolicy
@@ -86,24 +86,6 @@ class _Actor:
     #: Bumped whenever ``calls`` changes: an entry in a free queue from another epoch is stale.
     epoch: int = 0
     gone: bool = False
-
-
-def _cause(exc: BaseException) -> str:
-    if isinstance(exc, RayTaskError):
-        inner = exc.cause if getattr(exc, "cause", None) is not None else exc
-        text = str(inner).strip().splitlines()
-        return f"{type(inner).__name__}: {text[-1] if text else ''}".strip()
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
-
-
-def _start_cause(exc: BaseException) -> str:
-    """Why an actor did not start: for an error in its constructor, the traceback's last line
-    (e.g. ``ImportError: No module named ...``), which Ray puts after a long first line."""
-    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
-    if len(lines) > 1 and "creation task" in lines[0]:
-        return lines[-1]
-    return _cause(exc)
 
 
 class FilePool:
@@ -170,9 +152,9 @@ class FilePool:
 
     def _take_free(self) -> Optional[_Actor]:
         """A live actor that takes another call, the least loaded first."""
-        for queue in self._free:
-            while queue:
-                actor, epoch = queue.popleft()
+        for free in self._free:
+            while free:
+                actor, epoch = free.popleft()
                 if epoch == actor.epoch and not actor.gone:
                     return actor
         return None
@@ -230,11 +212,11 @@ class FilePool:
                 if not isinstance(exc, RayError):
                     raise exc
                 # any failure to start (RaySystemError too: "Actor creation cancelled")
-                self._evict(actor, _cause(exc))
+                self._evict(actor, call_cause(exc))
                 self._start_failures += 1
                 if self.policy.gives_up(self._started_ever, self._start_failures):
                     raise ClusterError(
-                        f"no generator actor could start on this Ray ({_start_cause(exc)}): are its workers running "
+                        f"no generator actor could start on this Ray ({start_cause(exc)}): are its workers running "
                         "this environment (same Python, Ray and lakebench-ray)? Otherwise set ray.address=local "
                         "to start a private Ray"
                     ) from None
@@ -333,13 +315,13 @@ class FilePool:
         if exc is None:
             self._on_result(call.future.result())
         elif isinstance(exc, RayActorError):
-            self._lose(actor, call, _cause(exc), pending, failed)
+            self._lose(actor, call, call_cause(exc), pending, failed)
         elif isinstance(exc, RayTaskError):
             if self._pause.storage_away(exc):
                 self._attempts[call.file_id] -= 1  # the storage was away: not the file's fault
                 pending.appendleft(call.file_id)
             else:
-                self._retry_or_fail(call.file_id, _cause(exc), pending, failed)
+                self._retry_or_fail(call.file_id, call_cause(exc), pending, failed)
         else:
             raise exc
 
@@ -408,8 +390,8 @@ class FilePool:
             except Exception:
                 pass
         self._actors.clear()
-        for queue in self._free:
-            queue.clear()
+        for free in self._free:
+            free.clear()
         self._starting_by_ref.clear()
         self._live_n = 0
         self._want_actors(0)
