@@ -200,19 +200,19 @@ class S3Store(Store):
             return call()
         return None
 
-    def create_exclusive(self, key: str, data: bytes) -> str | None:
-        response = self._conditional("creating", key, lambda: self._get_client().put_object(
-            Bucket=self.bucket, Key=self._full_key(key), Body=data, ContentLength=len(data), IfNoneMatch="*",
+    def _put_if(self, action: str, key: str, data: bytes, **condition: str) -> str | None:
+        """A conditional PUT (``IfNoneMatch`` or ``IfMatch``); the new ETag, or None when lost."""
+        response = self._conditional(action, key, lambda: self._get_client().put_object(
+            Bucket=self.bucket, Key=self._full_key(key), Body=data, ContentLength=len(data), **condition,
             **checksum_args(self.options.checksum, [data]),
         ))
         return None if response is None else str(response.get("ETag", ""))
 
+    def create_exclusive(self, key: str, data: bytes) -> str | None:
+        return self._put_if("creating", key, data, IfNoneMatch="*")
+
     def replace_if(self, key: str, data: bytes, tag: str) -> str | None:
-        response = self._conditional("replacing", key, lambda: self._get_client().put_object(
-            Bucket=self.bucket, Key=self._full_key(key), Body=data, ContentLength=len(data), IfMatch=tag,
-            **checksum_args(self.options.checksum, [data]),
-        ))
-        return None if response is None else str(response.get("ETag", ""))
+        return self._put_if("replacing", key, data, IfMatch=tag)
 
     def delete_if(self, key: str, tag: str) -> bool:
         response = self._conditional("deleting", key, lambda: self._get_client().delete_object(
