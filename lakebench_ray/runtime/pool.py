@@ -78,7 +78,7 @@ class _Call:
 @dataclasses.dataclass(eq=False)
 class _Actor:
     handle: Any
-    ready_ref: Any
+    ready_ref: Any  # kept with the actor, so Ray keeps its answer for the future below
     ready: Any = None  # the future of ``ready_ref``
     node_id: Optional[str] = None
     #: Calls sent and not yet settled, oldest (the one running) first.
@@ -112,12 +112,12 @@ class FilePool:
         self._on_actors = on_actors
         self._want_actors = want_actors
         # Bookkeeping kept per event in O(1), whatever the number of actors: all actors, the live
-        # count, the starting ones by their ready ref, the calls in flight by ref, and per number
+        # count, the starting ones, the calls in flight by ref, and per number
         # of calls queued a queue of live actors that take another (entries checked when taken).
         self._actors: list[_Actor] = []
         self._live_n = 0
         self._free: list[collections.deque] = [collections.deque() for _ in range(self.policy.calls_per_actor)]
-        self._starting_by_ref: dict[Any, _Actor] = {}
+        self._starting: set[_Actor] = set()
         self._in_flight: dict[Any, _Call] = {}
         # Calls that settled, put by Ray's thread as each ends: the loop takes them in O(1)
         # instead of asking ``ray.wait`` about every call in flight on each turn (which costs
@@ -141,7 +141,7 @@ class FilePool:
         actor.ready = actor.ready_ref.future()  # settles when the actor is up (or failed to start)
         actor.ready.add_done_callback(lambda _future, actor=actor: self._ready.put(actor))
         self._actors.append(actor)
-        self._starting_by_ref[actor.ready_ref] = actor
+        self._starting.add(actor)
 
     def _offer(self, actor: _Actor) -> None:
         """After ``actor.calls`` changed: queue the actor as free if it takes another call."""
@@ -167,7 +167,7 @@ class FilePool:
         actor.gone = True
         self._actors.remove(actor)
         if actor.node_id is None:
-            self._starting_by_ref.pop(actor.ready_ref, None)
+            self._starting.discard(actor)
         else:
             self._live_n -= 1
 
@@ -192,20 +192,18 @@ class FilePool:
         wanted = self.policy.demand(planned, self._live_n)
         if wanted is not None:
             self._want_actors(wanted)
-        start = self.policy.to_start(remaining, len(self._actors), len(self._starting_by_ref),
+        start = self.policy.to_start(remaining, len(self._actors), len(self._starting),
                                      lambda: ray.available_resources().get("CPU", 0.0))
         for _ in range(start):
             self._start_actor()
 
     def _check_started(self) -> None:
-        starting = self._starting_by_ref
         while True:
             try:
                 actor = self._ready.get_nowait()
             except queue.Empty:
                 return
-            ref = actor.ready_ref
-            if starting.get(ref) is not actor:  # released or evicted meanwhile
+            if actor not in self._starting:  # released or evicted meanwhile
                 continue
             exc = actor.ready.exception()
             if exc is not None:
@@ -222,7 +220,7 @@ class FilePool:
                     ) from None
                 continue
             node_id = actor.ready.result()
-            del starting[ref]
+            self._starting.remove(actor)
             actor.node_id = node_id
             self._live_n += 1
             self._offer(actor)
@@ -356,7 +354,7 @@ class FilePool:
             idle.append(actor)
         if actor is not None:  # busy: stays
             self._put_back(actor)
-        for actor in [*idle, *self._starting_by_ref.values()]:
+        for actor in [*idle, *self._starting]:
             self._forget(actor)
             try:
                 ray.kill(actor.handle, no_restart=True)
@@ -392,6 +390,6 @@ class FilePool:
         self._actors.clear()
         for free in self._free:
             free.clear()
-        self._starting_by_ref.clear()
+        self._starting.clear()
         self._live_n = 0
         self._want_actors(0)
