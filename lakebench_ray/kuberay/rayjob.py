@@ -24,7 +24,7 @@ The output is a multi-document YAML string:
    ``config_text``, that text verbatim: e.g. a commented file, checked to say the same);
 2. a ``RayJob`` ``<name>`` that mounts it at ``/etc/lakebench/config.yaml`` and runs
    ``python -m lakebench_ray generate --config /etc/lakebench/config.yaml resume=true``
-   on its own autoscaling RayCluster (:mod:`lakebench_ray.kuberay_cluster`: head with
+   on its own autoscaling RayCluster (:mod:`lakebench_ray.kuberay.raycluster`: head with
    ``num-cpus: "0"``, one worker group scaling from 0 to ``worker_max_replicas``), retried
    ``backoff_limit`` times: every retry builds a new cluster and resumes from the checkpoint in
    <uri>/_lakebench/<prefix>/.
@@ -51,24 +51,15 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .errors import ConfigError
-from .kuberay_cluster import CONFIG_KEY, CONFIG_PATH, RAY_VERSION, cluster_spec_for
-from .layout import is_s3
-from .version import __version__
+from ..errors import ConfigError
+from ..layout import is_s3
+from ..version import __version__
+from .raycluster import CONFIG_KEY, CONFIG_PATH, cluster_spec_for
 
 if TYPE_CHECKING:
-    from .config import Config
+    from ..config import Config
 
-__all__ = [
-    "CONFIG_PATH",
-    "DEFAULT_IMAGE",
-    "DEFAULT_SECRET_NAME",
-    "RAY_VERSION",
-    "cluster_spec_for",
-    "entrypoint",
-    "parse_quantity",
-    "render_manifests",
-]
+__all__ = ["DEFAULT_IMAGE", "DEFAULT_SECRET_NAME", "entrypoint", "parse_quantity", "render_manifests"]
 
 #: The image ``docker build -t lakebench-ray:<version> .`` produces (push it to your registry).
 DEFAULT_IMAGE = f"lakebench-ray:{__version__}"
@@ -273,7 +264,7 @@ def parse_quantity(what: str, value: Any) -> int:
 def _same_config(text: str, config: Config) -> str:
     """``text``, once checked to load (with the one config loader) to ``config``: the ConfigMap
     must hold what was checked."""
-    from .config import config_from_yaml
+    from ..config import config_from_yaml
 
     if config_from_yaml(text, "config_text") != config:
         raise ConfigError("config_text: does not load to the config given: pass the text that config was loaded from")

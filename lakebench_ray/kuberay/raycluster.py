@@ -1,9 +1,9 @@
 """The RayCluster a KubeRay run creates: head and worker pods, their resources, volumes and the
 environment they read S3 credentials from.
 
-Apart from :mod:`lakebench_ray.kuberay` (which checks the arguments and renders the manifests)
-because this is the part a cluster operator reads and adjusts: what runs where, with how much
-memory, and where secrets come from. Plain dictionaries in, plain dictionaries out.
+Apart from :mod:`lakebench_ray.kuberay.rayjob` (which checks the arguments and renders the
+manifests) because this is the part a cluster operator reads and adjusts: what runs where, with
+how much memory, and where secrets come from. Plain dictionaries in, plain dictionaries out.
 """
 
 from __future__ import annotations
