@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     kube.add_argument("--ca-cert-secret", default=None,
                       help="Secret holding ca.crt of a private S3 CA (default with a Lakebench config "
                            "naming ca_cert: lakebench-ca-certificate, the Secret Lakebench makes)")
-    # Parsed by lakebench_job itself (Lakebench's argument names, not KEY=VALUE); listed for --help.
+    # Parsed by lakebench/job.py itself (Lakebench's argument names, not KEY=VALUE); listed for --help.
     sub.add_parser("lakebench-job", add_help=False,
                    help="Lakebench's datagen Job contract (--target-tb ... --bucket ...); the image's entrypoint")
     verify = sub.add_parser("verify", help="check a generated dataset: every file present and sound, the spec's rules hold")
@@ -73,7 +73,7 @@ def _lakebench_settings(args):
     """The ``--lakebench-config`` file, read and translated (None without the option)."""
     if not getattr(args, "lakebench_config", None):
         return None
-    from .lakebench_config import read_lakebench_config
+    from .lakebench.config_file import read_lakebench_config
 
     return read_lakebench_config(args.lakebench_config)
 
@@ -149,17 +149,10 @@ def cmd_sample(args) -> int:
 def cmd_kuberay(args) -> int:
     from .kuberay import DEFAULT_IMAGE, DEFAULT_SECRET_NAME, render_manifests
 
-    settings = _lakebench_settings(args)
-    secret_name, ca_cert_secret = args.secret_name, args.ca_cert_secret
-    if settings is not None:
-        # Pods read the keys and the CA from Lakebench's Secrets, never from the manifests; the
-        # file's CA path is a path on this machine, not in the pods.
-        secret_name = secret_name or settings.secret_ref
-        if settings.has_ca_cert:
-            from .lakebench_config import CA_CERT_SECRET
+    from .lakebench.secret import pod_secrets
 
-            ca_cert_secret = ca_cert_secret or CA_CERT_SECRET
-            settings.layer.get("s3", {}).pop("ca_cert", None)
+    settings = _lakebench_settings(args)
+    secret_name, ca_cert_secret = pod_secrets(settings, args.secret_name, args.ca_cert_secret)
     config = _load(args, settings, use_credentials=False)
     print(
         render_manifests(
@@ -195,7 +188,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_lakebench_job(argv) -> int:
-    from .lakebench_job import load_job_config
+    from .lakebench.job import load_job_config
     from .runtime.driver import generate
 
     generate(load_job_config(argv))

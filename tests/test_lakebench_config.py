@@ -12,7 +12,7 @@ import yaml
 
 from lakebench_ray.config import load_config
 from lakebench_ray.errors import ConfigError
-from lakebench_ray.lakebench_config import parse_file_size_mb, read_lakebench_config, target_tb_for_scale
+from lakebench_ray.lakebench.config_file import parse_file_size_mb, read_lakebench_config, target_tb_for_scale
 
 from .helpers import ROOT
 from .test_kuberay import validators  # noqa: F401 - the CRD schema fixture

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from lakebench_ray.errors import ConfigError, UsageError
-from lakebench_ray.lakebench_job import job_layer, lakebench_num_files, load_job_config, parse_job_args
+from lakebench_ray.lakebench.job import job_layer, lakebench_num_files, load_job_config, parse_job_args
 
 from .conftest_s3 import AWS_ENV_VARS_TO_CLEAR
 from .helpers import ROOT
@@ -126,7 +126,7 @@ def test_two_pods_write_the_lakebench_file_set(s3_server, s3_client, s3_bucket):
 
 
 def test_the_translations_import_neither_ray_nor_boto3_nor_omegaconf():
-    code = ("import sys, lakebench_ray.lakebench_job, lakebench_ray.lakebench_config; "
+    code = ("import sys, lakebench_ray.lakebench.job, lakebench_ray.lakebench.config_file, lakebench_ray.lakebench.secret; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'boto3', 'botocore', 'omegaconf'}))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr

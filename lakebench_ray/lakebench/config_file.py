@@ -37,17 +37,15 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
-from . import layout
-from .errors import ConfigError
-from .lakebench_job import lakebench_num_files
+from .. import layout
+from ..errors import ConfigError
+from .job import lakebench_num_files
 
 #: Lakebench's defaults for the keys that decide the files (its reference config).
 DEFAULT_SCALE = 10
 DEFAULT_FILE_SIZE = "512mb"
 DEFAULT_BRONZE_BUCKET = "lakebench-bronze"
 DEFAULT_PATH_TEMPLATE = "customer/interactions"
-#: The Secret Lakebench makes from ``ca_cert`` (mounted by its datagen Job at /etc/ssl/certs/custom-ca).
-CA_CERT_SECRET = "lakebench-ca-certificate"
 #: Customer360 workload overrides and the values that leave the data as generated.
 _CUSTOMER360_NEUTRAL = {
     "unique_customers": (None,),
@@ -293,4 +291,4 @@ def read_lakebench_config(path: str | os.PathLike, environ: Mapping[str, str] | 
     )
 
 
-__all__ = ["CA_CERT_SECRET", "LakebenchSettings", "parse_file_size_mb", "read_lakebench_config", "target_tb_for_scale"]
+__all__ = ["LakebenchSettings", "parse_file_size_mb", "read_lakebench_config", "target_tb_for_scale"]

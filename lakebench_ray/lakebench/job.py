@@ -33,8 +33,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
-from . import layout
-from .errors import ConfigError, UsageError
+from .. import layout
+from ..errors import ConfigError, UsageError
 
 #: Where the job's settings come from, in error messages.
 SOURCE = "the Lakebench job arguments"
@@ -224,7 +224,7 @@ def job_layer(args: JobArgs, environ: Mapping[str, str] | None = None, cpus: int
 
 def load_job_config(argv: Sequence[str], environ: Mapping[str, str] | None = None, overrides: Sequence[str] = ()):
     """The validated :class:`~lakebench_ray.config.Config` of one Lakebench datagen pod."""
-    from .config import load_config
+    from ..config import load_config
 
     args = parse_job_args(argv, environ)
     return load_config(None, overrides, layers=[(SOURCE, job_layer(args, environ))])
