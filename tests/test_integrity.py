@@ -190,6 +190,7 @@ def test_expired_lease_of_a_killed_run_is_taken_over_with_a_note(ray_local, tmp_
                       renewed_at=now - 300, expires_at=now - 240, prefix="customer/interactions", partition="0/1")
     control_dir(tmp_path).mkdir(parents=True)
     (control_dir(tmp_path) / "lease.json").write_bytes(stale.to_bytes())
+    os.utime(control_dir(tmp_path) / "lease.json", (now - 300, now - 300))  # last written 5 minutes ago
     # What the dead run left: a temp file of one of its files (removed: its holder is gone).
     data_dir(tmp_path).mkdir(parents=True)
     (data_dir(tmp_path) / ".part-000001.parquet.tmp-7-abcd").write_bytes(b"half a file")
@@ -256,3 +257,41 @@ def test_a_run_that_loses_its_lease_stops_without_reporting_done(ray_local, tmp_
     assert not (control_dir(tmp_path) / "report.json").exists()
     assert len(list(data_dir(tmp_path).glob("part-*.parquet"))) < 40
     assert LeaseInfo.parse(store.get_bytes(key)).holder == "0badc0ffee00"
+
+
+def test_a_lease_taken_over_after_the_last_renewal_is_noticed_before_done(ray_local, tmp_path):
+    """A second run takes the lease over while this one writes (this one stalled past its ttl;
+    the second watched it on its own clock, a fake one here), and this run renews no more before
+    its end (ttl 60: the next renewal is 15 s away). Its checkpoint save and report confirm the
+    lease first: it stops with one line naming the new holder and never reports done."""
+    from lakebench_ray.errors import LeaseLost
+    from lakebench_ray.lease import Clock, Lease
+    from lakebench_ray.sinks import LocalStore
+
+    class Instant(Clock):  # the second run's clock: its wait for a renewal passes at once
+        elapsed = 0.0
+
+        def monotonic(self):
+            return self.elapsed
+
+        def sleep(self, seconds):
+            self.elapsed += seconds
+
+    taken = []
+
+    class Out:
+        def write(self, text):
+            if "files to write" in text and not taken:  # the run holds its lease and starts writing
+                taken.append(Lease(LocalStore(tmp_path), "customer/interactions", ttl_s=60, clock=Instant())
+                             .acquire(note=lambda _: None))
+
+        def flush(self):
+            pass
+
+    config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", *SMALL, "checkpoint.lease_ttl_s=60"])
+    with pytest.raises(LeaseLost) as err:
+        lakebench_ray.generate(config, out=Out())
+    assert taken and f"taken over by run {taken[0].holder} on host" in str(err.value) and "\n" not in str(err.value)
+    assert not (control_dir(tmp_path) / "report.json").exists()
+    assert json.loads((control_dir(tmp_path) / "lease.json").read_bytes())["holder"] == taken[0].holder
+    taken[0].release()

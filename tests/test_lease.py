@@ -11,9 +11,10 @@ import time
 
 import pytest
 
-from lakebench_ray.errors import LeaseHeld
+from lakebench_ray.errors import LeaseHeld, LeaseLost
 from lakebench_ray.layout import lease_key
-from lakebench_ray.lease import Lease, LeaseInfo, partitions_overlap
+from lakebench_ray.lease import Clock, Lease, LeaseInfo, partitions_overlap
+from lakebench_ray.runtime.checkpoint import Checkpoint
 from lakebench_ray.sinks import LocalStore
 
 PREFIX = "customer/interactions"
@@ -46,6 +47,29 @@ def foreign(**kw) -> LeaseInfo:
                 renewed_at=now, expires_at=now + 60, prefix=PREFIX, partition="0/1")
     base.update(kw)
     return LeaseInfo(**base)
+
+
+class FakeClock(Clock):
+    """A host's clock ``offset`` seconds off the true time, whose sleeps pass at once (and call
+    ``on_sleep``: what other hosts do meanwhile)."""
+
+    def __init__(self, offset: float = 0.0, on_sleep=None):
+        self.offset, self.elapsed, self.on_sleep = offset, 0.0, on_sleep
+
+    def time(self) -> float:
+        return time.time() + self.offset + self.elapsed
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def sleep(self, seconds: float) -> None:
+        self.elapsed += seconds
+        if self.on_sleep is not None:
+            self.on_sleep()
+
+    def wait(self, event, seconds: float) -> bool:
+        self.sleep(seconds)
+        return event.is_set()
 
 
 def test_conditional_writes(store):
@@ -93,15 +117,95 @@ def test_live_foreign_lease_is_refused(store):
 
 def test_a_lease_nobody_renews_is_waited_out_and_taken_over(store):
     """A retry on a new pod: the dead pod's lease (another host, so no pid to check) still looks
-    live; the new run watches it, sees no renewal, and takes it over when it expires."""
-    expires_at = time.time() + 1.5
-    plant(store, foreign(expires_at=expires_at))
+    live; the new run watches it, sees no renewal, and takes it over once the holder's ttl has
+    passed (on the taker's clock: a fake one here, so no real second is spent or raced)."""
+    plant(store, foreign(expires_at=time.time() + 30))
     notes = []
-    started = time.monotonic()
-    lease = Lease(store, PREFIX, ttl_s=10).acquire(note=notes.append)
-    assert time.time() >= expires_at, "taken over before the lease expired"
-    assert time.monotonic() - started < 8
+    clock = FakeClock()
+    lease = Lease(store, PREFIX, ttl_s=60, clock=clock).acquire(note=notes.append)
+    assert 28 <= clock.elapsed <= 31, "taken over before the lease expired, or waited past it"
     assert "waiting up to" in notes[0] and "took over the lease" in notes[-1]
+    lease.release()
+
+
+def test_a_holder_whose_clock_is_behind_is_not_taken_over_while_it_renews(store):
+    """Expiry by the store's clock: the holder's clock is 120 s behind (its expires_at looks 90 s
+    past to everyone else), yet it renews, so a second run is refused instead of taking over."""
+    holder = Lease(store, PREFIX, ttl_s=30, clock=FakeClock(offset=-120)).acquire()
+    assert LeaseInfo.parse(store.get_bytes(holder.key)).expires_at < time.time()
+    taker_clock = FakeClock(on_sleep=lambda: taker_clock.elapsed >= 7.5 and holder.renew())
+    with pytest.raises(LeaseHeld, match=holder.holder):
+        Lease(store, PREFIX, ttl_s=30, clock=taker_clock).acquire(note=lambda _: None)
+    assert LeaseInfo.parse(store.get_bytes(holder.key)).holder == holder.holder
+    holder.release()
+
+
+def test_a_run_whose_lease_was_taken_over_never_records_or_reports(store):
+    """The holder (clock 120 s behind, ttl 30) stalls past its ttl; a second run takes over. When
+    the holder goes on, its next checkpoint save and its report are refused in one line naming
+    the new holder, and nothing it would have saved is written."""
+    holder = Lease(store, PREFIX, ttl_s=30, clock=FakeClock(offset=-120)).acquire()
+    second = Lease(store, PREFIX, ttl_s=30, clock=FakeClock()).acquire(note=lambda _: None)
+    checkpoint = Checkpoint(store, "_lakebench/customer/interactions/checkpoint.json", "fp", fence=holder.confirm)
+    checkpoint.files = {0: {}}
+    with pytest.raises(LeaseLost, match=f"taken over by run {second.holder} on host") as err:
+        checkpoint.flush()
+    assert "\n" not in str(err.value)
+    assert store.get_bytes(checkpoint.key) is None
+    with pytest.raises(LeaseLost, match=second.holder):
+        holder.confirm()
+    assert holder.renew() is False
+    # The checkpoint actor's fence (another process of the holder's run) refuses alike.
+    with pytest.raises(LeaseLost, match=second.holder):
+        holder.fence.confirm(store)
+    holder.release()  # never deletes the new holder's lease
+    assert LeaseInfo.parse(store.get_bytes(second.key)).holder == second.holder
+    second.release()
+
+
+def test_confirming_renews_and_any_process_of_the_run_may_do_it(store):
+    """The checkpoint actor renews through the fence (its own store, its own clock): the driver's
+    renewals and release go on as before, with the holder's host and pid kept."""
+    lease = Lease(store, PREFIX, ttl_s=30).acquire()
+    before = LeaseInfo.parse(store.get_bytes(lease.key))
+    lease.fence.confirm(store, FakeClock(offset=5))
+    after = LeaseInfo.parse(store.get_bytes(lease.key))
+    assert after.renewed_at > before.renewed_at and (after.host, after.pid) == (before.host, before.pid)
+    assert lease.renew() and lease.lost is None
+    lease.fence.confirm(store)
+    lease.release()  # its tag is stale after the fence's renewal: still deleted, as it is this run's
+    assert store.get_bytes(lease.key) is None
+
+
+def test_a_dead_holder_whose_clock_was_ahead_does_not_block_the_prefix(store):
+    """A holder an hour ahead wrote an expiry an hour away by everyone else's clock; it died.
+    The store's clock shows no renewal for its ttl: the lease is taken over, not waited on for an
+    hour; and a refusal names the lease file to delete."""
+    now = time.time() + 3600
+    plant(store, foreign(renewed_at=now, expires_at=now + 30))
+    with pytest.raises(LeaseHeld, match="delete .*lease.json"):
+        Lease(store, PREFIX).acquire(wait_s=0)
+    notes = []
+    lease = Lease(store, PREFIX, clock=FakeClock()).acquire(note=notes.append)
+    assert "took over the lease" in notes[-1] and "feedface0001" in notes[-1]
+    lease.release()
+
+
+@pytest.mark.parametrize("doc", [
+    {"expires_at": "soon"}, {"pid": "4242"}, {"pid": True}, {"renewed_at": float("inf")},
+    {"holder": 7}, {"pid": 10**30}, {"expires_at": -1},
+], ids=lambda d: ",".join(f"{k}={v!r}" for k, v in d.items()))
+def test_a_lease_file_with_wrong_value_types_is_unreadable_not_a_traceback(tmp_path, doc):
+    store = LocalStore(tmp_path)
+    raw = json.loads(foreign().to_bytes())
+    raw.update(doc)
+    text = json.dumps(raw).replace("Infinity", "1e999")
+    assert LeaseInfo.parse(text.encode()) is None
+    assert LeaseInfo.parse(b"[1, 2]") is None and LeaseInfo.parse(b"\xff") is None
+    store.put_bytes(lease_key(PREFIX), text.encode())
+    notes = []
+    lease = Lease(store, PREFIX).acquire(note=notes.append)
+    assert "the previous lease was unreadable" in notes[-1]
     lease.release()
 
 
@@ -116,8 +220,10 @@ def test_stale_lease_is_taken_over_with_a_note(store, case):
 
         plant(store, foreign(host=socket.gethostname(), pid=dead_pid(), pid_namespace=_pid_namespace()))
     notes = []
-    lease = Lease(store, PREFIX).acquire(note=notes.append)
-    assert len(notes) == 1 and "took over the lease" in notes[0] and "feedface0001" in notes[0]
+    # Written just now by the store's clock: the expired one is watched for its holder's ttl first.
+    lease = Lease(store, PREFIX, clock=FakeClock()).acquire(note=notes.append)
+    assert len(notes) == (2 if case == "expired" else 1)
+    assert "took over the lease" in notes[-1] and "feedface0001" in notes[-1]
     assert lease.previous is not None and lease.previous.holder == "feedface0001"
     assert json.loads(store.get_bytes(lease.key))["holder"] == lease.holder
     lease.release()

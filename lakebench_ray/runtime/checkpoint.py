@@ -25,7 +25,8 @@ import secrets
 import time
 
 from .. import layout
-from ..errors import CheckpointMismatchError, SinkError, StorageUnavailable
+from ..errors import CheckpointMismatchError, LeaseLost, SinkError, StorageUnavailable
+from ..lease import Fence
 from ..planning import RunPlan, with_recorded_sizes
 from ..sinks import Store
 from ..sinks.base import ObjectStat
@@ -88,8 +89,11 @@ class Checkpoint:
     """The completed files of one configuration, flushed in batches with atomic PUTs."""
 
     def __init__(self, store: Store, key: str, fingerprint: str, *, every_files: int = 16, every_seconds: float = 10.0,
-                 sizing: dict | None = None):
+                 sizing: dict | None = None, fence=None):
+        """``fence``: called right before each save; raises :class:`~lakebench_ray.errors.LeaseLost`
+        when the run no longer holds its lease, so a run that lost it never records a file."""
         self.store = store
+        self.fence = fence
         self.key = key
         self.fingerprint = fingerprint
         self.sizing = sizing
@@ -144,12 +148,14 @@ class Checkpoint:
         }
         if self.sizing is not None:
             doc["plan"] = self.sizing
+        if self.fence is not None:
+            self.fence()
         self.store.put_bytes(self.key, json.dumps(doc, separators=(",", ":")).encode())
         self._unsaved = 0
         self._last_flush = time.monotonic()
 
 
-def start(store: Store, prefix: str, key: str, plan: RunPlan, config, say) -> tuple[RunPlan, dict[int, dict]]:
+def start(store: Store, prefix: str, key: str, plan: RunPlan, config, say, fence=None) -> tuple[RunPlan, dict[int, dict]]:
     """Start a run's checkpoint, before any file is written; returns the run's plan and the
     files to skip.
 
@@ -163,7 +169,7 @@ def start(store: Store, prefix: str, key: str, plan: RunPlan, config, say) -> tu
         if plan.files.rows_per_file != measured.files.rows_per_file:
             say(f"{plan.files.rows_per_file:,} rows per file as recorded in {plan.recorded_in} "
                 f"(measured here: {measured.files.rows_per_file:,})")
-    checkpoint = Checkpoint(store, key, plan.fingerprint, sizing=plan.sizing(config))
+    checkpoint = Checkpoint(store, key, plan.fingerprint, sizing=plan.sizing(config), fence=fence)
     recorded = checkpoint.load(config.resume)
     kept, dropped = confirm(recorded, store.stat_all(prefix), prefix) if recorded else ({}, {})
     if dropped:
@@ -184,22 +190,29 @@ class CheckpointActor:
     of its failed."""
 
     def __init__(self, store_spec: dict, key: str, fingerprint: str, every_files: int, every_seconds: float,
-                 files: dict, sizing: dict | None = None):
+                 files: dict, sizing: dict | None = None, fence: Fence | None = None):
         from ..sinks import open_store
 
         self.incarnation = secrets.token_hex(4)
+        store = open_store(**store_spec)
         self._checkpoint = Checkpoint(
-            open_store(**store_spec), key, fingerprint, every_files=every_files, every_seconds=every_seconds,
-            sizing=sizing,
+            store, key, fingerprint, every_files=every_files, every_seconds=every_seconds,
+            sizing=sizing, fence=None if fence is None else (lambda: fence.confirm(store)),
         )
+        self._lost: LeaseLost | None = None
         # The driver loaded, confirmed and saved the previous checkpoint; this actor continues it.
         self._checkpoint.files = {int(i): dict(r) for i, r in files.items()}
 
     def record_batch(self, files: dict) -> str:
         """Completions (file id -> receipt), in batches; saved every N files or T seconds."""
+        if self._lost is not None:  # never record again once the lease is gone
+            raise self._lost
         for file_id, receipt in files.items():
             try:
                 self._checkpoint.record(int(file_id), receipt)
+            except LeaseLost as exc:
+                self._lost = exc
+                raise
             except SinkError as exc:  # a periodic save; the file is kept and the next save retries
                 # An outage is reported once by the driver; other failures deserve a warning here.
                 level = logging.INFO if isinstance(exc, StorageUnavailable) else logging.WARNING
@@ -212,5 +225,7 @@ class CheckpointActor:
         return self.incarnation
 
     def flush(self) -> tuple[str, int]:
+        if self._lost is not None:
+            raise self._lost
         self._checkpoint.flush()
         return self.incarnation, len(self._checkpoint.files)

@@ -15,7 +15,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ..config import Config
 from ..core import build_loyalty_table
 from .. import layout
-from ..errors import GenerationFailed, Interrupted, LeaseLost
+from ..errors import GenerationFailed, Interrupted
 from ..lease import Lease
 from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
@@ -57,13 +57,6 @@ def _cleanup_partials(store: Store, prefix: str, plan: RunPlan) -> int:
         return file_id is not None and layout.in_partition(file_id, plan.partition_count, plan.partition_index)
 
     return store.cleanup_partials(prefix, mine)
-
-
-def _lease_lost(store: Store, prefix: str, lease: Lease) -> LeaseLost:
-    return LeaseLost(
-        f"this run lost its lease on {store.describe(prefix)} ({lease.lost}): another run may be writing "
-        "there; run again with resume=true once no other run writes there"
-    )
 
 
 def _autoscaler_request(cpus_per_actor: float):
@@ -186,11 +179,13 @@ class _Run:
                                                grace_s=0 if self.own_ray else cluster.AUTOSCALER_GRACE_S)
         # One writer per prefix and partition, before anything is touched; a live holder is refused.
         self.lease = Lease(store, prefix, plan.partition_count, plan.partition_index,
-                           ttl_s=config.checkpoint.lease_ttl_s).acquire(note=self.say)
+                           ttl_s=config.checkpoint.lease_ttl_s).acquire(
+            note=self.say, stop=lambda: self._stop_if_asked(0))
         self.lease.start_renewing()
         # Checked against this config before any work: a mismatch stops the run, and nothing is
         # ever written over a foreign checkpoint; saved with this run's fingerprint before any file.
-        self.plan, self.done_before = checkpoints.start(store, prefix, self.key, plan, config, self.say)
+        self.plan, self.done_before = checkpoints.start(store, prefix, self.key, plan, config, self.say,
+                                                        fence=self.lease.confirm)
         plan, done_before = self.plan, self.done_before
         if self.signals.requested:
             raise _interrupted(self.signals, len(done_before), len(plan.file_ids), saved=True)
@@ -205,7 +200,7 @@ class _Run:
             CheckpointActor
         ).options(name=f"lakebench-checkpoint-{run_id}", scheduling_strategy=here).remote(
             self.spec, self.key, plan.fingerprint, *self.every, {str(i): r for i, r in done_before.items()},
-            plan.sizing(config),
+            plan.sizing(config), self.lease.fence,
         )
         self.recorder = CheckpointRecorder(self.checkpoint_actor, self._local_checkpoint,
                                            batch_files=config.checkpoint.every_files)
@@ -243,13 +238,14 @@ class _Run:
 
     def _local_checkpoint(self) -> Checkpoint:
         checkpoint = Checkpoint(self.store, self.key, self.plan.fingerprint, every_files=self.every[0],
-                                every_seconds=self.every[1], sizing=self.plan.sizing(self.config))
+                                every_seconds=self.every[1], sizing=self.plan.sizing(self.config),
+                                fence=self.lease.confirm)
         checkpoint.files = dict(self.done_before)
         return checkpoint
 
     def _on_result(self, result: FileResult) -> None:
         if self.lease.lost is not None:  # someone else writes here now: stop at once, record nothing
-            raise _lease_lost(self.store, self.prefix, self.lease)
+            raise self.lease.lost_error()
         self.results.append(result)
         planned = result.file_id in self.planned  # sustained-mode extras are not part of the dataset plan
         if planned:
@@ -313,7 +309,9 @@ class _Run:
         storage_step(store, budget, "removing unfinished files", lambda: _cleanup_partials(store, prefix, plan), stop_late)
         self.metrics.failed(len(failed))
         if self.lease.lost is not None:
-            raise _lease_lost(store, prefix, self.lease)
+            raise self.lease.lost_error()
+        # The save confirms the lease first (a compare-and-swap renewal), as the report does: a
+        # run whose lease was taken over since its last renewal stops here with one line.
         storage_step(store, budget, "saving the checkpoint", self.recorder.flush, stop_late)
         self.saved = True
         self._retire_checkpoint_actor()  # its last save is done; one left per run would pile up in a notebook
@@ -330,8 +328,12 @@ class _Run:
             retries=self.progress.retries,
         )
         report_name = report_key(prefix, plan.partition_count, plan.partition_index)
-        storage_step(store, budget, "writing the report", lambda: store.put_bytes(report_name, report.to_json().encode()),
-                     stop_late)
+
+        def write_report() -> None:
+            self.lease.confirm()  # never a report, nor a "done", by a run that no longer holds the prefix
+            store.put_bytes(report_name, report.to_json().encode())
+
+        storage_step(store, budget, "writing the report", write_report, stop_late)
         if failed:
             names = ", ".join(f"part-{f.file_id:06d} ({f.cause})" for f in failed[:5])
             more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 import ray
 from ray.exceptions import RayActorError, RayError, RayTaskError
 
+from ..errors import LeaseLost
 from .checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class CheckpointRecorder:
             except RayActorError as exc:
                 lost = exc
             except RayTaskError as exc:  # a periodic save failed (e.g. storage away): the next one retries
+                if isinstance(getattr(exc, "cause", None), LeaseLost):
+                    raise exc.cause from None  # another run holds the lease: stop, record nothing more
                 log.warning("checkpoint save failed, retried with the next one: %s", str(exc).splitlines()[-1])
             else:
                 if self._restarted(incarnation):

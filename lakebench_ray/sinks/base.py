@@ -106,6 +106,13 @@ class Store(abc.ABC):
     def read_tagged(self, key: str) -> tuple[bytes, str] | None:
         """The content of ``key`` and its version tag, or None when it does not exist."""
 
+    def read_aged(self, key: str) -> tuple[bytes, str, float | None] | None:
+        """Like :meth:`read_tagged`, with the object's age by the store's own clock (its time
+        now minus the object's last modification), or None as the age when the store tells no
+        time. The lease judges expiry by it, so hosts' clocks need not agree."""
+        current = self.read_tagged(key)
+        return None if current is None else (*current, None)
+
     @abc.abstractmethod
     def create_exclusive(self, key: str, data: bytes) -> str | None:
         """Create ``key`` only if it does not exist (S3 ``If-None-Match: *``, local ``O_EXCL``);

@@ -13,6 +13,7 @@ import fcntl
 import io
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -199,6 +200,16 @@ class LocalStore(Store):
 
     def read_tagged(self, key: str) -> tuple[bytes, str] | None:
         return self._tagged(self._path(key))
+
+    def read_aged(self, key: str) -> tuple[bytes, str, float | None] | None:
+        """The age is now minus the file's mtime: both from the clock of the machine that stamps
+        the file (this one, or a network file system's server)."""
+        try:
+            with open(self._path(key), "rb") as fh:
+                st = os.fstat(fh.fileno())
+                return fh.read(), _tag(st), max(0.0, time.time() - st.st_mtime)
+        except FileNotFoundError:
+            return None
 
     def create_exclusive(self, key: str, data: bytes) -> str | None:
         with self._locked(key) as path:

@@ -31,6 +31,19 @@ def _lost_race(exc: BaseException) -> bool:
     return status in (412, 409) or code in ("PreconditionFailed", "ConditionalRequestConflict") or is_absent(exc)
 
 
+def _age(response: dict) -> float | None:
+    """Seconds between an object's ``LastModified`` and the response's ``Date`` (None when the
+    server sends either not, or not as a time)."""
+    import email.utils
+
+    try:
+        modified = response["LastModified"]
+        now = email.utils.parsedate_to_datetime(response["ResponseMetadata"]["HTTPHeaders"]["date"])
+        return max(0.0, (now - modified).total_seconds())
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 class S3Store(Store):
     """Objects under ``s3://bucket[/root/path]``; keys are ``/``-separated paths below the root.
 
@@ -189,9 +202,15 @@ class S3Store(Store):
 
     # -- compare-and-swap (conditional requests: If-None-Match / If-Match) ----------------------
     def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        current = self.read_aged(key)
+        return None if current is None else current[:2]
+
+    def read_aged(self, key: str) -> tuple[bytes, str, float | None] | None:
+        """The age is the response's ``Date`` minus the object's ``LastModified``: both stamped
+        by the server's clock (to the second), whatever this host's clock says."""
         with mapped(f"reading {self.describe(key)}", ignore=is_absent):
             response = self._get_client().get_object(Bucket=self.bucket, Key=self._full_key(key))
-            return response["Body"].read(), str(response.get("ETag", ""))
+            return response["Body"].read(), str(response.get("ETag", "")), _age(response)
         return None
 
     def _conditional(self, action: str, key: str, call) -> Any:
