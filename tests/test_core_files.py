@@ -10,7 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lakebench_ray.core import GenParams, build_loyalty_table, build_row_group, num_files_for_scale, row_group_rows
+from lakebench_ray.core import (
+    COLUMN_NAMES, GenParams, build_loyalty_table, build_row_group, file_row_groups, num_files_for_scale, profiles,
+    row_group_rows,
+)
 from lakebench_ray.errors import ConfigError
 from lakebench_ray.format import calibrate, write_file
 from lakebench_ray.sinks import LocalStore
@@ -58,6 +61,34 @@ def test_reused_payload_buffer_changes_no_byte():
     for index, first in enumerate(range(0, 900, 300)):
         alone = build_row_group(params, loyalty, 4, index, first, 300)
         assert pa.Table.from_batches([alone]).cast(table.schema).equals(table.slice(first, 300)), index
+
+
+@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
+def test_projection_builds_the_same_values(profile):
+    """Any set of columns holds the values those columns have in the full file: each column
+    alone, and a few together (returned in the table's order, whatever order they were asked in)."""
+    params = small_params(profile=profile)
+    loyalty = build_loyalty_table(params.seed, params.customer_id_max)
+    full = pa.Table.from_batches(list(file_row_groups(params, loyalty, 3)))
+
+    def projected(columns) -> pa.Table:
+        return pa.Table.from_batches(list(file_row_groups(params, loyalty, 3, columns=columns)))
+
+    for name in COLUMN_NAMES:
+        alone = projected([name])
+        assert alone.column_names == [name] and alone.column(0).equals(full.column(name)), name
+    picked = ["transaction_amount", "customer_id", "raw_user_agent", "event_timestamp"]
+    together = projected(picked)
+    assert together.column_names == [n for n in COLUMN_NAMES if n in picked]
+    assert together.equals(full.select(together.column_names))
+
+
+@pytest.mark.parametrize("columns, word", [(["id", "no_such"], "no_such"), ([], "at least one"), (5, "list")])
+def test_bad_projection_is_one_line(columns, word):
+    params = small_params()
+    with pytest.raises(ConfigError, match=word) as info:
+        list(file_row_groups(params, build_loyalty_table(params.seed, params.customer_id_max), 0, columns=columns))
+    assert "\n" not in str(info.value)
 
 
 def test_footer_metadata():

@@ -5,7 +5,7 @@ file is a pure function of (parameters, file id).
 """
 
 from . import profiles
-from .columns import build_row_group
+from .columns import build_row_group, file_row_groups
 from .loyalty import build_loyalty_table
 from .params import FORMAT_REVISION, GENERATOR_VERSION, GenParams
 from .plan import FilePlan, file_key, file_name, num_files_for_scale, row_group_rows, row_groups
@@ -22,6 +22,7 @@ __all__ = [
     "build_row_group",
     "file_key",
     "file_name",
+    "file_row_groups",
     "num_files_for_scale",
     "profiles",
     "row_group_rows",

@@ -1,10 +1,11 @@
-"""What a profile's column builder receives: one row group's coordinates and the columns every
-profile shares (customers, interaction types, amounts, loyalty)."""
+"""What a profile's column builder receives: one row group's coordinates, the columns every
+profile shares (customers, interaction types, amounts, loyalty) and which columns are asked for."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Optional
 
 import numpy as np
 
@@ -25,6 +26,13 @@ class RowGroup:
     itype: np.ndarray  # codes into vocab.INTERACTION_TYPES
     amount: np.ndarray  # transaction_amount (0.0 except purchases)
     tier: np.ndarray  # loyalty code per row: 0 not a member, 1..3 bronze/silver/gold
+    #: The columns asked for (None: all). A builder may skip the others, as long as the columns
+    #: it does build keep the values they have in the full table.
+    columns: Optional[frozenset] = None
+
+    def wants(self, *names: str) -> bool:
+        """Whether any of these columns is asked for."""
+        return self.columns is None or any(name in self.columns for name in names)
 
     def rng(self, stream: str) -> np.random.Generator:
         """The row group's own random stream of that name (see :mod:`.seeding`)."""

@@ -2,6 +2,8 @@
 
 import pyarrow as pa
 
+from ..errors import ConfigError
+
 COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("id", pa.int64()),
     ("row_id", pa.int64()),
@@ -99,3 +101,35 @@ BATCH_SCHEMA = pa.schema(
         for name, dtype in COLUMNS
     ]
 )
+
+
+def column_set(columns) -> "frozenset[str] | None":
+    """The names of a projection, checked: None (every column) or a non-empty set of columns of
+    :data:`SCHEMA`. A wrong name is refused here, before anything is generated."""
+    if columns is None:
+        return None
+    if isinstance(columns, str):
+        columns = (columns,)
+    try:
+        names = frozenset(columns)
+    except TypeError:
+        raise ConfigError(f"columns: expected a list of column names, got {columns!r}") from None
+    if not names:
+        raise ConfigError("columns: name at least one column (or None for all of them)")
+    unknown = sorted(str(name) for name in names if name not in _NAME_SET)
+    if unknown:
+        raise ConfigError(
+            f"columns: '{unknown[0]}' is not a column of the table: use names of lakebench_ray.core.COLUMN_NAMES "
+            f"(e.g. {', '.join(COLUMN_NAMES[:4])})"
+        )
+    return names
+
+
+def project(schema: pa.Schema, columns: "frozenset[str] | None") -> pa.Schema:
+    """``schema`` with only ``columns`` (None: all), in the table's column order."""
+    if columns is None:
+        return schema
+    return pa.schema([field for field in schema if field.name in columns])
+
+
+_NAME_SET = frozenset(COLUMN_NAMES)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pyarrow.parquet as pq
 
-from ..core import FORMAT_REVISION, GENERATOR_VERSION, GenParams, build_row_group, profiles, row_groups
+from ..core import FORMAT_REVISION, GENERATOR_VERSION, GenParams, file_row_groups, profiles
 from ..core.schema import BATCH_SCHEMA, dictionary_columns
 
 #: Footer key-value metadata keys (under the ``lakebench.`` namespace).
@@ -95,8 +95,7 @@ def write_file(params: GenParams, loyalty: np.ndarray, file_id: int, stream, *, 
     payload = np.empty(2 * params.payload_bytes * min(total, params.row_group_rows), dtype=np.uint8)
     with pq.ParquetWriter(stream, BATCH_SCHEMA, **writer_options(params.profile)) as writer:
         writer.add_key_value_metadata(metadata)
-        for index, (first, count) in enumerate(row_groups(total, params.row_group_rows)):
-            batch = build_row_group(params, loyalty, file_id, index, first, count, payload_buffer=payload)
-            writer.write_batch(batch, row_group_size=count)
+        for batch in file_row_groups(params, loyalty, file_id, rows=total, payload_buffer=payload):
+            writer.write_batch(batch, row_group_size=batch.num_rows)
             del batch
     return WrittenFile(file_id=file_id, rows=total, seconds=time.perf_counter() - started, live_window=live_window)

@@ -138,107 +138,138 @@ def _tables() -> _Tables:
 
 
 def build_columns(g: RowGroup) -> dict[str, pa.Array]:
-    """Every column whose distribution the spec leaves open, for one row group."""
+    """Every column whose distribution the spec leaves open, for one row group (only those of
+    ``g.columns`` and what they are built from: each stream is drawn whole or not at all)."""
     t = _tables()
     p = g.params
     n = g.n
     rng = g.rng
+    wants = g.wants
     cols: dict[str, pa.Array] = {}
 
-    # Contact data, drawn per row: user<number>[.DUPLICATE]@<domain>, then a corruption.
-    user = A.uniform_int(rng("email_user"), *EMAIL_USER_RANGE, n)
-    domain = A.uniform_int(rng("email_domain"), 0, len(EMAIL_DOMAINS), n).astype(np.int32)
-    duplicate = A.bernoulli(rng("email_duplicate"), p.duplicate_email_pct, n)
-    local = A.concat("user", A.digits(user), A.where(duplicate, ".DUPLICATE", ""))
-    mode = email_modes(rng("email_corruption"), A.bernoulli(rng("email_dirty"), p.dirty_ratio, n))
-    cols["email_raw"] = emails(local, EMAIL_DOMAINS, domain, mode)
+    if wants("email_raw"):
+        # Contact data, drawn per row: user<number>[.DUPLICATE]@<domain>, then a corruption.
+        user = A.uniform_int(rng("email_user"), *EMAIL_USER_RANGE, n)
+        domain = A.uniform_int(rng("email_domain"), 0, len(EMAIL_DOMAINS), n).astype(np.int32)
+        duplicate = A.bernoulli(rng("email_duplicate"), p.duplicate_email_pct, n)
+        local = A.concat("user", A.digits(user), A.where(duplicate, ".DUPLICATE", ""))
+        mode = email_modes(rng("email_corruption"), A.bernoulli(rng("email_dirty"), p.dirty_ratio, n))
+        cols["email_raw"] = emails(local, EMAIL_DOMAINS, domain, mode)
 
-    phone_rng = rng("phone")
-    area = A.uniform_int(phone_rng, *AREA_RANGE, n)
-    exchange = A.uniform_int(phone_rng, *EXCHANGE_RANGE, n)
-    line = A.uniform_int(phone_rng, *LINE_RANGE, n)
-    clean_format = A.uniform_int(rng("phone_format"), 0, PHONE_CLEAN_FORMATS, n)
-    corruption = A.uniform_int(rng("phone_corruption"), 0, len(V.PHONE_CORRUPTIONS), n)
-    template = np.where(A.bernoulli(rng("phone_dirty"), p.dirty_ratio, n), PHONE_CLEAN_FORMATS + corruption, clean_format)
-    letter_o = template == PHONE_CLEAN_FORMATS + V.PHONE_CORRUPTIONS.index("letter_o")
-    cols["phone_raw"] = PHONE.build(area, exchange, line, template, letter_o)
+    if wants("phone_raw"):
+        phone_rng = rng("phone")
+        area = A.uniform_int(phone_rng, *AREA_RANGE, n)
+        exchange = A.uniform_int(phone_rng, *EXCHANGE_RANGE, n)
+        line = A.uniform_int(phone_rng, *LINE_RANGE, n)
+        clean_format = A.uniform_int(rng("phone_format"), 0, PHONE_CLEAN_FORMATS, n)
+        corruption = A.uniform_int(rng("phone_corruption"), 0, len(V.PHONE_CORRUPTIONS), n)
+        template = np.where(A.bernoulli(rng("phone_dirty"), p.dirty_ratio, n), PHONE_CLEAN_FORMATS + corruption,
+                            clean_format)
+        letter_o = template == PHONE_CLEAN_FORMATS + V.PHONE_CORRUPTIONS.index("letter_o")
+        cols["phone_raw"] = PHONE.build(area, exchange, line, template, letter_o)
 
-    ip_rng = rng("ip_address")
-    a, b, c, d = (A.uniform_int(ip_rng, lo, hi, n) for lo, hi in IP_OCTETS)
-    cols["ip_address"] = A.concat(A.take(t.octet_pairs, a << 8 | b), ".", A.take(t.octet_pairs, c << 8 | d))
+    if wants("ip_address"):
+        ip_rng = rng("ip_address")
+        a, b, c, d = (A.uniform_int(ip_rng, lo, hi, n) for lo, hi in IP_OCTETS)
+        cols["ip_address"] = A.concat(A.take(t.octet_pairs, a << 8 | b), ".", A.take(t.octet_pairs, c << 8 | d))
 
-    pair = A.uniform_int(rng("city_state"), 0, len(CITY_STATE), n)
-    city_dirty = A.bernoulli(rng("city_dirty"), p.dirty_ratio, n)
-    cols["city_raw"] = A.categorical(t.city, np.where(city_dirty, t.city_dirty[pair], t.city_clean[pair]))
-    state_dirty = A.bernoulli(rng("state_dirty"), p.dirty_ratio, n)
-    variant = A.uniform_int(rng("state_variant"), 0, 4, n)
-    cols["state_raw"] = A.categorical(t.state, np.where(state_dirty, t.state_dirty[pair, variant], t.state_clean[pair]))
-    cols["zip_code"] = prefixed_digits("", A.uniform_int(rng("zip_code"), *ZIP_RANGE, n), 5)
+    if wants("city_raw", "state_raw"):
+        pair = A.uniform_int(rng("city_state"), 0, len(CITY_STATE), n)
+    if wants("city_raw"):
+        city_dirty = A.bernoulli(rng("city_dirty"), p.dirty_ratio, n)
+        cols["city_raw"] = A.categorical(t.city, np.where(city_dirty, t.city_dirty[pair], t.city_clean[pair]))
+    if wants("state_raw"):
+        state_dirty = A.bernoulli(rng("state_dirty"), p.dirty_ratio, n)
+        variant = A.uniform_int(rng("state_variant"), 0, 4, n)
+        cols["state_raw"] = A.categorical(
+            t.state, np.where(state_dirty, t.state_dirty[pair, variant], t.state_clean[pair])
+        )
+    if wants("zip_code"):
+        cols["zip_code"] = prefixed_digits("", A.uniform_int(rng("zip_code"), *ZIP_RANGE, n), 5)
 
     # Commerce: product, currency, channel, device, browser, all uniform.
     non_commerce = g.non_commerce
-    cols["product_id"] = prefixed_digits("PRD", A.uniform_int(rng("product_id"), *PRODUCT_RANGE, n), 5, non_commerce)
-    category = A.uniform_int(rng("product_category"), 0, len(V.PRODUCT_CATEGORIES), n)
-    cols["product_category"] = A.categorical(t.category, category, non_commerce)
-    cols["currency"] = A.categorical(t.currency, A.uniform_int(rng("currency"), 0, len(CURRENCIES), n))
-    channel = A.uniform_int(rng("channel"), 0, len(CHANNELS), n)
-    offline = t.offline[channel]
-    cols["channel"] = A.categorical(t.channel, channel)
-    device = A.uniform_int(rng("device_type"), 0, len(DEVICES), n)
-    cols["device_type"] = A.categorical(t.device, device, offline)
-    browser = A.uniform_int(rng("browser"), 0, len(BROWSERS), n)
-    cols["browser"] = A.categorical(t.browser, browser, offline)
+    if wants("product_id"):
+        cols["product_id"] = prefixed_digits("PRD", A.uniform_int(rng("product_id"), *PRODUCT_RANGE, n), 5,
+                                             non_commerce)
+    if wants("product_category"):
+        category = A.uniform_int(rng("product_category"), 0, len(V.PRODUCT_CATEGORIES), n)
+        cols["product_category"] = A.categorical(t.category, category, non_commerce)
+    if wants("currency"):
+        cols["currency"] = A.categorical(t.currency, A.uniform_int(rng("currency"), 0, len(CURRENCIES), n))
+    if wants("channel", "device_type", "browser", "raw_user_agent"):
+        channel = A.uniform_int(rng("channel"), 0, len(CHANNELS), n)
+        offline = t.offline[channel]
+        cols["channel"] = A.categorical(t.channel, channel)
+        device = A.uniform_int(rng("device_type"), 0, len(DEVICES), n)
+        cols["device_type"] = A.categorical(t.device, device, offline)
+        browser = A.uniform_int(rng("browser"), 0, len(BROWSERS), n)
+        cols["browser"] = A.categorical(t.browser, browser, offline)
 
     # Web activity: uniform page views while browsing or buying; time on site follows them.
-    views = np.where(g.viewing, A.uniform_int(rng("page_views"), *PAGE_VIEWS_RANGE, n), 0)
-    cols["page_views"] = pa.array(views.astype(np.int32))
-    seconds = np.where(views > 0, A.uniform_int(rng("time_on_site"), *TIME_ON_SITE_RANGE, n), 0)
-    cols["time_on_site_seconds"] = pa.array(seconds.astype(np.int32))
-    cols["bounce_rate"] = pa.array((views == 1).astype(np.float64))
-    clicks = A.uniform_int(rng("click_count"), *CLICK_RANGE, n)
-    cols["click_count"] = A.nullable(clicks.astype(np.int32), pa.int32(), non_commerce)
-    cart = np.round(rng("cart_value").uniform(0.0, CART_MAX, n), 2)
-    cols["cart_value"] = A.nullable(cart, pa.float64(), non_commerce)
-    items = A.uniform_int(rng("items_in_cart"), *ITEMS_RANGE, n)
-    cols["items_in_cart"] = A.nullable(items.astype(np.int32), pa.int32(), non_commerce)
+    if wants("page_views", "time_on_site_seconds", "bounce_rate"):
+        views = np.where(g.viewing, A.uniform_int(rng("page_views"), *PAGE_VIEWS_RANGE, n), 0)
+        cols["page_views"] = pa.array(views.astype(np.int32))
+        cols["bounce_rate"] = pa.array((views == 1).astype(np.float64))
+    if wants("time_on_site_seconds"):
+        seconds = np.where(views > 0, A.uniform_int(rng("time_on_site"), *TIME_ON_SITE_RANGE, n), 0)
+        cols["time_on_site_seconds"] = pa.array(seconds.astype(np.int32))
+    if wants("click_count"):
+        clicks = A.uniform_int(rng("click_count"), *CLICK_RANGE, n)
+        cols["click_count"] = A.nullable(clicks.astype(np.int32), pa.int32(), non_commerce)
+    if wants("cart_value"):
+        cart = np.round(rng("cart_value").uniform(0.0, CART_MAX, n), 2)
+        cols["cart_value"] = A.nullable(cart, pa.float64(), non_commerce)
+    if wants("items_in_cart"):
+        items = A.uniform_int(rng("items_in_cart"), *ITEMS_RANGE, n)
+        cols["items_in_cart"] = A.nullable(items.astype(np.int32), pa.int32(), non_commerce)
 
     # Support fields exist only on support events.
     not_support = ~g.is_support
-    ticket = A.uniform_int(rng("support_ticket_id"), *TICKET_RANGE, n)
-    cols["support_ticket_id"] = prefixed_digits("TKT", ticket, 5, not_support)
-    issue = A.uniform_int(rng("issue_category"), 0, len(ISSUE_CATEGORIES), n)
-    cols["issue_category"] = A.categorical(t.issue, issue, not_support)
-    score = A.uniform_int(rng("satisfaction_score"), 1, 6, n)
-    cols["satisfaction_score"] = A.nullable(score.astype(np.int32), pa.int32(), not_support)
+    if wants("support_ticket_id"):
+        ticket = A.uniform_int(rng("support_ticket_id"), *TICKET_RANGE, n)
+        cols["support_ticket_id"] = prefixed_digits("TKT", ticket, 5, not_support)
+    if wants("issue_category"):
+        issue = A.uniform_int(rng("issue_category"), 0, len(ISSUE_CATEGORIES), n)
+        cols["issue_category"] = A.categorical(t.issue, issue, not_support)
+    if wants("satisfaction_score"):
+        score = A.uniform_int(rng("satisfaction_score"), 1, 6, n)
+        cols["satisfaction_score"] = A.nullable(score.astype(np.int32), pa.int32(), not_support)
 
     # Marketing attribution on ~40% of events; source and medium drawn independently.
-    campaign_rng = rng("campaign")
-    no_campaign = ~A.bernoulli(campaign_rng, V.CAMPAIGN_SHARE, n)
-    cols["campaign_id"] = prefixed_digits("CMP", A.uniform_int(campaign_rng, *CAMPAIGN_RANGE, n), 3, no_campaign)
-    source = A.uniform_int(rng("utm_source"), 0, len(UTM_SOURCES), n)
-    cols["utm_source"] = A.categorical(t.utm_source, source, no_campaign)
-    medium = A.uniform_int(rng("utm_medium"), 0, len(UTM_MEDIUMS), n)
-    cols["utm_medium"] = A.categorical(t.utm_medium, medium, no_campaign)
+    if wants("campaign_id", "utm_source", "utm_medium"):
+        campaign_rng = rng("campaign")
+        no_campaign = ~A.bernoulli(campaign_rng, V.CAMPAIGN_SHARE, n)
+        cols["campaign_id"] = prefixed_digits("CMP", A.uniform_int(campaign_rng, *CAMPAIGN_RANGE, n), 3, no_campaign)
+    if wants("utm_source"):
+        source = A.uniform_int(rng("utm_source"), 0, len(UTM_SOURCES), n)
+        cols["utm_source"] = A.categorical(t.utm_source, source, no_campaign)
+    if wants("utm_medium"):
+        medium = A.uniform_int(rng("utm_medium"), 0, len(UTM_MEDIUMS), n)
+        cols["utm_medium"] = A.categorical(t.utm_medium, medium, no_campaign)
 
     # Loyalty points: 10 per dollar of a member's purchase; 10% of a member's rows redeem.
     member = g.member
-    points = np.where(g.is_purchase & member, np.floor(g.amount * POINTS_PER_DOLLAR["bronze"]), 0)
-    cols["points_earned"] = pa.array(points.astype(np.int32))
-    redeem_rng = rng("points_redeemed")
-    redeems = member & A.bernoulli(redeem_rng, V.POINTS_REDEEMED_SHARE, n)
-    redeemed = np.where(redeems, A.uniform_int(redeem_rng, *V.POINTS_REDEEMED_RANGE, n), 0)
-    cols["points_redeemed"] = pa.array(redeemed.astype(np.int32))
+    if wants("points_earned"):
+        points = np.where(g.is_purchase & member, np.floor(g.amount * POINTS_PER_DOLLAR["bronze"]), 0)
+        cols["points_earned"] = pa.array(points.astype(np.int32))
+    if wants("points_redeemed"):
+        redeem_rng = rng("points_redeemed")
+        redeems = member & A.bernoulli(redeem_rng, V.POINTS_REDEEMED_SHARE, n)
+        redeemed = np.where(redeems, A.uniform_int(redeem_rng, *V.POINTS_REDEEMED_RANGE, n), 0)
+        cols["points_redeemed"] = pa.array(redeemed.astype(np.int32))
 
-    # User agent "<browser>/<version>.0 (<device>; <os>)": the row's browser and device when it
-    # has them, otherwise drawn like them; version and operating system uniform.
-    ua_rng = rng("raw_user_agent")
-    ua_browser = np.where(offline, A.uniform_int(ua_rng, 0, len(BROWSERS), n), browser)
-    ua_device = np.where(offline, A.uniform_int(ua_rng, 0, len(DEVICES), n), device)
-    version = A.uniform_int(ua_rng, *USER_AGENT_VERSIONS, n) - USER_AGENT_VERSIONS[0]
-    os_ = A.uniform_int(ua_rng, 0, len(USER_AGENT_OS), n)
-    versions = USER_AGENT_VERSIONS[1] - USER_AGENT_VERSIONS[0]
-    agent = ((ua_browser * versions + version) * len(DEVICES) + ua_device) * len(USER_AGENT_OS) + os_
-    cols["raw_user_agent"] = A.categorical(t.user_agent, agent)
+    if wants("raw_user_agent"):
+        # User agent "<browser>/<version>.0 (<device>; <os>)": the row's browser and device when it
+        # has them, otherwise drawn like them; version and operating system uniform.
+        ua_rng = rng("raw_user_agent")
+        ua_browser = np.where(offline, A.uniform_int(ua_rng, 0, len(BROWSERS), n), browser)
+        ua_device = np.where(offline, A.uniform_int(ua_rng, 0, len(DEVICES), n), device)
+        version = A.uniform_int(ua_rng, *USER_AGENT_VERSIONS, n) - USER_AGENT_VERSIONS[0]
+        os_ = A.uniform_int(ua_rng, 0, len(USER_AGENT_OS), n)
+        versions = USER_AGENT_VERSIONS[1] - USER_AGENT_VERSIONS[0]
+        agent = ((ua_browser * versions + version) * len(DEVICES) + ua_device) * len(USER_AGENT_OS) + os_
+        cols["raw_user_agent"] = A.categorical(t.user_agent, agent)
     return cols
 
 

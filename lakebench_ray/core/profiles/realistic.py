@@ -152,114 +152,139 @@ def _tables() -> _Tables:
 
 
 def build_columns(g: RowGroup) -> dict[str, pa.Array]:
-    """Every column whose distribution the spec leaves open, for one row group."""
+    """Every column whose distribution the spec leaves open, for one row group (only those of
+    ``g.columns`` and what they are built from: each stream is drawn whole or not at all)."""
     t = _tables()
     p = g.params
     n = g.n
     rng = g.rng
     seed = p.seed
     customer = g.customer
+    wants = g.wants
     cols: dict[str, pa.Array] = {}
-    dirty = A.bernoulli(rng("dirty"), p.dirty_ratio, n)
+    contact = ("email_raw", "phone_raw", "city_raw", "state_raw")
+    dirty = A.bernoulli(rng("dirty"), p.dirty_ratio, n) if wants(*contact) else None
 
-    # Email: user<id>@<domain of this customer>, ~10% with a .DUPLICATE marker.
-    domain = (customer_hash(seed, "email_domain", customer) % np.uint64(len(EMAIL_DOMAINS))).astype(np.int32)
-    duplicate = A.bernoulli(rng("email_duplicate"), p.duplicate_email_pct, n)
-    local = A.concat("user", A.digits(customer), A.where(duplicate, ".DUPLICATE", ""))
-    cols["email_raw"] = emails(local, EMAIL_DOMAINS, domain, email_modes(rng("email_corruption"), dirty))
+    if wants("email_raw"):
+        # Email: user<id>@<domain of this customer>, ~10% with a .DUPLICATE marker.
+        domain = (customer_hash(seed, "email_domain", customer) % np.uint64(len(EMAIL_DOMAINS))).astype(np.int32)
+        duplicate = A.bernoulli(rng("email_duplicate"), p.duplicate_email_pct, n)
+        local = A.concat("user", A.digits(customer), A.where(duplicate, ".DUPLICATE", ""))
+        cols["email_raw"] = emails(local, EMAIL_DOMAINS, domain, email_modes(rng("email_corruption"), dirty))
 
     # Location of the customer: city, state, ZIP and the phone's area code agree.
-    loc = t.loc_table[(customer_hash(seed, "location", customer) >> np.uint64(48)).astype(np.uint16)]
-    phone_hash = customer_hash(seed, "phone", customer)
-    exchange = 200 + (phone_hash % np.uint64(800)).astype(np.int64)
-    line = ((phone_hash >> np.uint64(20)) % np.uint64(10000)).astype(np.int64)
-    corruption = A.uniform_int(rng("phone_corruption"), 0, len(V.PHONE_CORRUPTIONS), n)
-    template = np.where(dirty, PHONE_CLEAN_FORMATS + corruption,
-                        A.uniform_int(rng("phone_format"), 0, PHONE_CLEAN_FORMATS, n))
-    letter_o = template == PHONE_CLEAN_FORMATS + V.PHONE_CORRUPTIONS.index("letter_o")
-    cols["phone_raw"] = PHONE.build(t.area_code[loc], exchange, line, template, letter_o)
+    if wants("phone_raw", "city_raw", "state_raw", "zip_code"):
+        loc = t.loc_table[(customer_hash(seed, "location", customer) >> np.uint64(48)).astype(np.uint16)]
+    if wants("phone_raw"):
+        phone_hash = customer_hash(seed, "phone", customer)
+        exchange = 200 + (phone_hash % np.uint64(800)).astype(np.int64)
+        line = ((phone_hash >> np.uint64(20)) % np.uint64(10000)).astype(np.int64)
+        corruption = A.uniform_int(rng("phone_corruption"), 0, len(V.PHONE_CORRUPTIONS), n)
+        template = np.where(dirty, PHONE_CLEAN_FORMATS + corruption,
+                            A.uniform_int(rng("phone_format"), 0, PHONE_CLEAN_FORMATS, n))
+        letter_o = template == PHONE_CLEAN_FORMATS + V.PHONE_CORRUPTIONS.index("letter_o")
+        cols["phone_raw"] = PHONE.build(t.area_code[loc], exchange, line, template, letter_o)
 
-    # IPv4 as two halves "a.b" + "." + "c.d" looked up in a 65,536-entry table of dotted pairs.
-    halves = A.draws16(rng("ip_address"), 2 * n).astype(np.int32)
-    first = halves[:n]
-    first = (1 + (first >> 8) % 223) << 8 | (first & 0xFF)  # first octet 1..223
-    cols["ip_address"] = A.concat(A.take(t.octet_pairs, first), ".", A.take(t.octet_pairs, halves[n:]))
+    if wants("ip_address"):
+        # IPv4 as two halves "a.b" + "." + "c.d" looked up in a 65,536-entry table of dotted pairs.
+        halves = A.draws16(rng("ip_address"), 2 * n).astype(np.int32)
+        first = halves[:n]
+        first = (1 + (first >> 8) % 223) << 8 | (first & 0xFF)  # first octet 1..223
+        cols["ip_address"] = A.concat(A.take(t.octet_pairs, first), ".", A.take(t.octet_pairs, halves[n:]))
 
     # Dirty rows: city misspellings and the state spelled in another style.
-    variant = rng("city_variant").random(n)
-    city_dirty_idx = t.city_dirty_start[loc] + (variant * t.city_dirty_count[loc]).astype(np.int64)
-    cols["city_raw"] = A.categorical(t.city, t.city_of[np.where(dirty, len(LOCATIONS) + city_dirty_idx, loc)])
-    state_variant = np.where(dirty, 1 + A.uniform_int(rng("state_variant"), 0, len(STATE_VARIANTS), n), 0)
-    cols["state_raw"] = A.categorical(t.state, t.state_of[loc * t.state_width + state_variant])
-    zip_code = t.zip_first[loc] + (customer_hash(seed, "zip", customer) % t.zip_count[loc].astype(np.uint64)).astype(np.int64)
-    cols["zip_code"] = prefixed_digits("", zip_code, 5)
+    if wants("city_raw"):
+        variant = rng("city_variant").random(n)
+        city_dirty_idx = t.city_dirty_start[loc] + (variant * t.city_dirty_count[loc]).astype(np.int64)
+        cols["city_raw"] = A.categorical(t.city, t.city_of[np.where(dirty, len(LOCATIONS) + city_dirty_idx, loc)])
+    if wants("state_raw"):
+        state_variant = np.where(dirty, 1 + A.uniform_int(rng("state_variant"), 0, len(STATE_VARIANTS), n), 0)
+        cols["state_raw"] = A.categorical(t.state, t.state_of[loc * t.state_width + state_variant])
+    if wants("zip_code"):
+        zip_code = t.zip_first[loc] + (customer_hash(seed, "zip", customer) % t.zip_count[loc].astype(np.uint64)).astype(np.int64)
+        cols["zip_code"] = prefixed_digits("", zip_code, 5)
 
     non_commerce = g.non_commerce
-    product_num = A.uniform_int(rng("product_id"), 10000, 100000, n)
-    cols["product_id"] = prefixed_digits("PRD", product_num, 5, non_commerce)
-    category = (customer_hash(seed, "product_category", product_num) % np.uint64(len(V.PRODUCT_CATEGORIES))).astype(np.int32)
-    cols["product_category"] = A.categorical(t.category, category, non_commerce)
-    cols["currency"] = A.categorical(t.currency, A.weighted_choice(rng("currency"), V.weights(CURRENCIES), n))
+    if wants("product_id", "product_category"):
+        product_num = A.uniform_int(rng("product_id"), 10000, 100000, n)
+        cols["product_id"] = prefixed_digits("PRD", product_num, 5, non_commerce)
+        category = (customer_hash(seed, "product_category", product_num) % np.uint64(len(V.PRODUCT_CATEGORIES))).astype(np.int32)
+        cols["product_category"] = A.categorical(t.category, category, non_commerce)
+    if wants("currency"):
+        cols["currency"] = A.categorical(t.currency, A.weighted_choice(rng("currency"), V.weights(CURRENCIES), n))
 
     # Channel-device coherence: offline channels have no device and no browser.
-    channel = A.weighted_choice(rng("channel"), V.weights(CHANNELS), n)
-    offline = t.offline_channel[channel]
-    cols["channel"] = A.categorical(t.channel, channel)
-    device = t.device_table[channel, A.draws16(rng("device_type"), n)]
-    cols["device_type"] = A.categorical(t.device, device, offline)
-    browser = A.weighted_choice(rng("browser"), V.weights(BROWSERS), n)
-    cols["browser"] = A.categorical(t.browser, browser, offline)
+    if wants("channel", "device_type", "browser", "raw_user_agent"):
+        channel = A.weighted_choice(rng("channel"), V.weights(CHANNELS), n)
+        offline = t.offline_channel[channel]
+        cols["channel"] = A.categorical(t.channel, channel)
+        device = t.device_table[channel, A.draws16(rng("device_type"), n)]
+        cols["device_type"] = A.categorical(t.device, device, offline)
+        browser = A.weighted_choice(rng("browser"), V.weights(BROWSERS), n)
+        cols["browser"] = A.categorical(t.browser, browser, offline)
 
     # Web activity: page views only when browsing or buying; time and bounce follow them.
-    views = np.where(g.viewing, np.minimum(rng("page_views").geometric(0.18, n), 200), 0)
-    cols["page_views"] = pa.array(views.astype(np.int32))
-    seconds = np.where(views > 0, np.maximum(1, np.rint(rng("time_on_site").gamma(np.maximum(views, 1), 40.0))), 0)
-    cols["time_on_site_seconds"] = pa.array(np.minimum(seconds, 86_400).astype(np.int32))
-    cols["bounce_rate"] = pa.array((views == 1).astype(np.float64))
-    clicks = 1 + rng("click_count").poisson(1.5 * views + 2.0)
-    cols["click_count"] = A.nullable(clicks.astype(np.int32), pa.int32(), non_commerce)
+    if wants("page_views", "time_on_site_seconds", "bounce_rate", "click_count"):
+        views = np.where(g.viewing, np.minimum(rng("page_views").geometric(0.18, n), 200), 0)
+        cols["page_views"] = pa.array(views.astype(np.int32))
+        cols["bounce_rate"] = pa.array((views == 1).astype(np.float64))
+    if wants("time_on_site_seconds"):
+        seconds = np.where(views > 0, np.maximum(1, np.rint(rng("time_on_site").gamma(np.maximum(views, 1), 40.0))), 0)
+        cols["time_on_site_seconds"] = pa.array(np.minimum(seconds, 86_400).astype(np.int32))
+    if wants("click_count"):
+        clicks = 1 + rng("click_count").poisson(1.5 * views + 2.0)
+        cols["click_count"] = A.nullable(clicks.astype(np.int32), pa.int32(), non_commerce)
 
     # Cart: what a purchase paid, what an abandoned cart held, sometimes something while browsing.
-    cart_rng = rng("cart")
-    cart_amount = np.round(np.clip(cart_rng.lognormal(V.AMOUNT_MU, V.AMOUNT_SIGMA, n), V.AMOUNT_MIN, V.AMOUNT_MAX), 2)
-    browse_cart = cart_rng.random(n) < 0.30
-    is_abandoned = g.itype == V.values(V.INTERACTION_TYPES).index("abandoned_cart")
-    is_browse = g.viewing & ~g.is_purchase
-    has_cart = g.is_purchase | is_abandoned | (is_browse & browse_cart)
-    cart_value = np.where(g.is_purchase, g.amount, np.where(has_cart, cart_amount, 0.0))
-    items = np.where(has_cart, np.minimum(1 + cart_rng.poisson(1.3, n), 20), 0)
-    cols["cart_value"] = A.nullable(cart_value, pa.float64(), non_commerce)
-    cols["items_in_cart"] = A.nullable(items.astype(np.int32), pa.int32(), non_commerce)
+    if wants("cart_value", "items_in_cart"):
+        cart_rng = rng("cart")
+        cart_amount = np.round(np.clip(cart_rng.lognormal(V.AMOUNT_MU, V.AMOUNT_SIGMA, n), V.AMOUNT_MIN, V.AMOUNT_MAX), 2)
+        browse_cart = cart_rng.random(n) < 0.30
+        is_abandoned = g.itype == V.values(V.INTERACTION_TYPES).index("abandoned_cart")
+        is_browse = g.viewing & ~g.is_purchase
+        has_cart = g.is_purchase | is_abandoned | (is_browse & browse_cart)
+        cart_value = np.where(g.is_purchase, g.amount, np.where(has_cart, cart_amount, 0.0))
+        items = np.where(has_cart, np.minimum(1 + cart_rng.poisson(1.3, n), 20), 0)
+        cols["cart_value"] = A.nullable(cart_value, pa.float64(), non_commerce)
+        cols["items_in_cart"] = A.nullable(items.astype(np.int32), pa.int32(), non_commerce)
 
     # Support fields exist only on support events.
     not_support = ~g.is_support
-    ticket = A.uniform_int(rng("support_ticket_id"), 10000, 100000, n)
-    cols["support_ticket_id"] = prefixed_digits("TKT", ticket, 5, not_support)
-    issue = A.weighted_choice(rng("issue_category"), V.weights(ISSUE_CATEGORIES), n)
-    cols["issue_category"] = A.categorical(t.issue, issue, not_support)
-    score = 1 + A.weighted_choice(rng("satisfaction_score"), V.weights(SATISFACTION), n)
-    cols["satisfaction_score"] = A.nullable(score.astype(np.int32), pa.int32(), not_support)
+    if wants("support_ticket_id"):
+        ticket = A.uniform_int(rng("support_ticket_id"), 10000, 100000, n)
+        cols["support_ticket_id"] = prefixed_digits("TKT", ticket, 5, not_support)
+    if wants("issue_category"):
+        issue = A.weighted_choice(rng("issue_category"), V.weights(ISSUE_CATEGORIES), n)
+        cols["issue_category"] = A.categorical(t.issue, issue, not_support)
+    if wants("satisfaction_score"):
+        score = 1 + A.weighted_choice(rng("satisfaction_score"), V.weights(SATISFACTION), n)
+        cols["satisfaction_score"] = A.nullable(score.astype(np.int32), pa.int32(), not_support)
 
     # Marketing attribution on ~40% of events; source and medium come in coherent pairs.
-    campaign_rng = rng("campaign")
-    no_campaign = campaign_rng.random(n) >= V.CAMPAIGN_SHARE
-    cols["campaign_id"] = prefixed_digits("CMP", A.uniform_int(campaign_rng, 100, 1000, n), 3, no_campaign)
-    utm = A.weighted_choice(rng("utm"), V.weights(UTM_PAIRS), n)
-    cols["utm_source"] = A.categorical(t.utm_source, t.utm_source_of[utm], no_campaign)
-    cols["utm_medium"] = A.categorical(t.utm_medium, t.utm_medium_of[utm], no_campaign)
+    if wants("campaign_id", "utm_source", "utm_medium"):
+        campaign_rng = rng("campaign")
+        no_campaign = campaign_rng.random(n) >= V.CAMPAIGN_SHARE
+        cols["campaign_id"] = prefixed_digits("CMP", A.uniform_int(campaign_rng, 100, 1000, n), 3, no_campaign)
+    if wants("utm_source", "utm_medium"):
+        utm = A.weighted_choice(rng("utm"), V.weights(UTM_PAIRS), n)
+        cols["utm_source"] = A.categorical(t.utm_source, t.utm_source_of[utm], no_campaign)
+        cols["utm_medium"] = A.categorical(t.utm_medium, t.utm_medium_of[utm], no_campaign)
 
     # Points per dollar by tier; 10% of a member's rows redeem.
     member = g.member
-    points = np.where(g.is_purchase & member, np.floor(g.amount * t.points_per_dollar[g.tier]), 0)
-    cols["points_earned"] = pa.array(points.astype(np.int32))
-    redeem_rng = rng("points_redeemed")
-    redeems = member & (redeem_rng.random(n) < V.POINTS_REDEEMED_SHARE)
-    redeemed = np.where(redeems, redeem_rng.integers(*V.POINTS_REDEEMED_RANGE, n), 0)
-    cols["points_redeemed"] = pa.array(redeemed.astype(np.int32))
+    if wants("points_earned"):
+        points = np.where(g.is_purchase & member, np.floor(g.amount * t.points_per_dollar[g.tier]), 0)
+        cols["points_earned"] = pa.array(points.astype(np.int32))
+    if wants("points_redeemed"):
+        redeem_rng = rng("points_redeemed")
+        redeems = member & (redeem_rng.random(n) < V.POINTS_REDEEMED_SHARE)
+        redeemed = np.where(redeems, redeem_rng.integers(*V.POINTS_REDEEMED_RANGE, n), 0)
+        cols["points_redeemed"] = pa.array(redeemed.astype(np.int32))
 
-    agent = np.where(offline, len(BROWSERS) * len(V.DEVICE_TYPES) + t.offline_agent[channel],
-                     browser * len(V.DEVICE_TYPES) + device)
-    cols["raw_user_agent"] = A.categorical(t.user_agent, agent)
+    if wants("raw_user_agent"):
+        agent = np.where(offline, len(BROWSERS) * len(V.DEVICE_TYPES) + t.offline_agent[channel],
+                         browser * len(V.DEVICE_TYPES) + device)
+        cols["raw_user_agent"] = A.categorical(t.user_agent, agent)
     return cols
 
 
