@@ -432,7 +432,7 @@ def test_part_requests_are_cheap_to_send(s3_env, s3_bucket):
     def capture(request, **_):
         seen.append((request.url, dict(request.headers), type(request.body).__name__))
 
-    client = store._get_client()
+    client = store.session.client()
     client.meta.events.register("before-send.s3.UploadPart", capture)
     data = os.urandom(6 * MIB)
     with store.open_writer("cheap.bin") as writer:

@@ -9,6 +9,8 @@ How a file gets to S3 cheaply (client CPU per GB is what limits a generator acto
 * :mod:`.errors` -- the one mapping of botocore errors to :class:`SinkError` /
   :class:`StorageUnavailable` (``with mapped("reading s3://b/k"):``).
 * :mod:`.client` -- the boto3 client: nothing hashed or checksummed twice.
+* :mod:`.session` -- :class:`S3Session`: what every request of a store shares (key building, the
+  client, upload threads, part buffers); the writer, reader and preflight take it, not the store.
 * :mod:`.checksums` -- one cheap CRC32 per request, verified by the server, resent on mismatch.
 * :mod:`.upload` -- one copy, into reused memory: part buffers, zero-copy bodies, the write stream.
 * :mod:`.writer` -- :class:`S3ObjectWriter`: bounded memory, nothing half-visible on failure.

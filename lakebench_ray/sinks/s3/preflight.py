@@ -21,7 +21,7 @@ from .checksums import checksum_args
 from .errors import MISSING_BUCKET_CODES, error_code, error_status, nested, network_reason, one_line, reason
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .store import S3Store
+    from .session import S3Session
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,12 @@ _DENIED_CODES = {"AccessDenied", "AllAccessDisabled", "Forbidden", "403"}
 _REGION_CODES = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
 
 
-def preflight(store: "S3Store") -> None:
+def preflight(session: "S3Session", *, create_bucket: bool = False) -> None:
     """List, write, read back and delete a probe in the control directory; start and abort a
     multipart upload. Every failure is one line saying what to fix."""
     from botocore import exceptions as bx
 
-    opts = store.options
+    opts = session.options
     endpoint = opts.describe_endpoint()
     if opts.ca_cert and opts.verify_ssl and not os.path.isfile(opts.ca_cert):
         raise SinkError(f"s3.ca_cert '{opts.ca_cert}' is not a file: give the path of a PEM CA bundle")
@@ -63,50 +63,50 @@ def preflight(store: "S3Store") -> None:
             "S3_VERIFY_SSL=false): traffic is encrypted but the server is not authenticated", endpoint
         )
     # Fail fast: a wrong endpoint should not be retried max_attempts times with backoff.
-    client = store._make_client(
+    client = session.make_client(
         max_attempts=min(opts.max_attempts, 2), connect_timeout=min(opts.connect_timeout, 5.0)
     )
     step = "listing"
     try:
         try:
-            client.list_objects_v2(Bucket=store.bucket, Prefix=store._full_prefix(""), MaxKeys=1)
+            client.list_objects_v2(Bucket=session.bucket, Prefix=session.full_prefix(""), MaxKeys=1)
         except bx.ClientError as exc:
             if not _is_missing_bucket(exc):
                 raise
-            if not store.create_bucket:
+            if not create_bucket:
                 raise SinkError(
-                    f"bucket '{store.bucket}' does not exist at {endpoint}: "
+                    f"bucket '{session.bucket}' does not exist at {endpoint}: "
                     "create it or set output.create_bucket=true"
                 ) from exc
             step = "creating bucket"
-            _create_bucket(store, client)
+            _create_bucket(session, client)
         probe = layout.probe_key()
-        full = store._full_key(probe)
+        full = session.full_key(probe)
         payload = b"lakebench preflight " + secrets.token_bytes(16)
         step = "writing"
         client.put_object(
-            Bucket=store.bucket, Key=full, Body=payload, ContentLength=len(payload), IfNoneMatch="*",
+            Bucket=session.bucket, Key=full, Body=payload, ContentLength=len(payload), IfNoneMatch="*",
             **checksum_args(opts.checksum, [payload]),
         )
         try:
             step = "reading"
-            echoed = client.get_object(Bucket=store.bucket, Key=full)["Body"].read()
+            echoed = client.get_object(Bucket=session.bucket, Key=full)["Body"].read()
             if echoed != payload:
                 raise SinkError(
-                    f"S3 at {endpoint} returned different bytes for the probe {store.describe(probe)}: "
+                    f"S3 at {endpoint} returned different bytes for the probe {session.describe(probe)}: "
                     "check the endpoint and any proxy in between"
                 )
             step = "checking conditional writes"
-            _require_conditional_writes(store, client, full, payload, endpoint)
+            _require_conditional_writes(session, client, full, payload, endpoint)
             step = "starting a multipart upload"
             # As the writer starts them: a server without full-object CRC32 fails here, not mid-run.
             extra = {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"} if opts.checksum == "crc32" else {}
-            upload = client.create_multipart_upload(Bucket=store.bucket, Key=full, **extra)
+            upload = client.create_multipart_upload(Bucket=session.bucket, Key=full, **extra)
             step = "aborting a multipart upload"
-            client.abort_multipart_upload(Bucket=store.bucket, Key=full, UploadId=upload["UploadId"])
+            client.abort_multipart_upload(Bucket=session.bucket, Key=full, UploadId=upload["UploadId"])
         finally:
             step = "deleting"
-            client.delete_object(Bucket=store.bucket, Key=full)
+            client.delete_object(Bucket=session.bucket, Key=full)
     except SinkError:
         raise
     except bx.NoCredentialsError as exc:
@@ -137,19 +137,19 @@ def preflight(store: "S3Store") -> None:
             "check s3.endpoint_url (is it an S3 server?)"
         ) from exc
     except bx.ClientError as exc:
-        raise _client_error(store, exc, step, endpoint) from exc
+        raise _client_error(session, exc, step, endpoint) from exc
     except bx.BotoCoreError as exc:
         raise SinkError(f"S3 preflight against {endpoint} failed while {step}: {reason(exc)}") from exc
 
 
-def _require_conditional_writes(store: "S3Store", client, full: str, payload: bytes, endpoint: str) -> None:
+def _require_conditional_writes(session: "S3Session", client, full: str, payload: bytes, endpoint: str) -> None:
     """A second create of the probe with ``If-None-Match: *`` must be refused: the lease that
     keeps two runs off one prefix relies on it."""
     from botocore.exceptions import ClientError
 
     try:
-        client.put_object(Bucket=store.bucket, Key=full, Body=payload, ContentLength=len(payload), IfNoneMatch="*",
-                          **checksum_args(store.options.checksum, [payload]))
+        client.put_object(Bucket=session.bucket, Key=full, Body=payload, ContentLength=len(payload), IfNoneMatch="*",
+                          **checksum_args(session.options.checksum, [payload]))
     except ClientError as exc:
         if error_status(exc) in (412, 409) or error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
             return
@@ -165,58 +165,58 @@ def _is_missing_bucket(exc: BaseException) -> bool:
     return code in MISSING_BUCKET_CODES or (code in ("404", "NotFound") and error_status(exc) == 404)
 
 
-def _create_bucket(store: "S3Store", client) -> None:
+def _create_bucket(session: "S3Session", client) -> None:
     from botocore.exceptions import ClientError
 
-    args: dict[str, Any] = {"Bucket": store.bucket}
-    if store.options.region != "us-east-1":
-        args["CreateBucketConfiguration"] = {"LocationConstraint": store.options.region}
+    args: dict[str, Any] = {"Bucket": session.bucket}
+    if session.options.region != "us-east-1":
+        args["CreateBucketConfiguration"] = {"LocationConstraint": session.options.region}
     try:
         client.create_bucket(**args)
     except ClientError as exc:
         if error_code(exc) not in ("BucketAlreadyOwnedByYou",):
             raise
-    log.info("created bucket %s at %s", store.bucket, store.options.describe_endpoint())
+    log.info("created bucket %s at %s", session.bucket, session.options.describe_endpoint())
 
 
-def _credential_source(store: "S3Store") -> str:
+def _credential_source(session: "S3Session") -> str:
     try:
         import boto3
 
-        credentials = boto3.session.Session(region_name=store.options.region).get_credentials()
+        credentials = boto3.session.Session(region_name=session.options.region).get_credentials()
     except Exception:  # noqa: BLE001 - only for the message
         return "unknown source"
     return getattr(credentials, "method", None) or "unknown source"
 
 
-def _client_error(store: "S3Store", exc: BaseException, step: str, endpoint: str) -> SinkError:
+def _client_error(session: "S3Session", exc: BaseException, step: str, endpoint: str) -> SinkError:
     code = error_code(exc)
     status = error_status(exc)
     if code in _BAD_CREDENTIAL_CODES:
         return SinkError(
             f"S3 at {endpoint} rejected the credentials ({code}; credentials from "
-            f"{_credential_source(store)}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+            f"{_credential_source(session)}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
         )
     if code in _REGION_CODES or status == 301:
         return SinkError(
-            f"bucket '{store.bucket}' is not reachable in region {store.options.region} at {endpoint} "
+            f"bucket '{session.bucket}' is not reachable in region {session.options.region} at {endpoint} "
             f"({code or status}): set s3.region (AWS_REGION) to the bucket's region"
         )
     if code in _DENIED_CODES:
         what = {
-            "listing": f"list s3://{store.bucket}/{store.root} (grant s3:ListBucket)",
-            "creating bucket": f"create bucket '{store.bucket}' (grant s3:CreateBucket or create it yourself)",
-            "writing": f"write to {store.uri} (grant s3:PutObject)",
-            "reading": f"read back from {store.uri} (grant s3:GetObject)",
-            "starting a multipart upload": f"start multipart uploads in {store.uri} (grant s3:PutObject)",
-            "aborting a multipart upload": f"abort multipart uploads in {store.uri} (grant s3:AbortMultipartUpload)",
-            "deleting": f"delete from {store.uri} (grant s3:DeleteObject)",
-        }.get(step, f"access {store.uri}")
+            "listing": f"list s3://{session.bucket}/{session.root} (grant s3:ListBucket)",
+            "creating bucket": f"create bucket '{session.bucket}' (grant s3:CreateBucket or create it yourself)",
+            "writing": f"write to {session.uri} (grant s3:PutObject)",
+            "reading": f"read back from {session.uri} (grant s3:GetObject)",
+            "starting a multipart upload": f"start multipart uploads in {session.uri} (grant s3:PutObject)",
+            "aborting a multipart upload": f"abort multipart uploads in {session.uri} (grant s3:AbortMultipartUpload)",
+            "deleting": f"delete from {session.uri} (grant s3:DeleteObject)",
+        }.get(step, f"access {session.uri}")
         return SinkError(f"no permission to {what} at {endpoint}: {code}")
     hint = ""
-    if step == "starting a multipart upload" and store.options.checksum == "crc32":
+    if step == "starting a multipart upload" and session.options.checksum == "crc32":
         hint = " (a server without CRC32 full-object checksums needs S3_CHECKSUM=md5)"
-    return SinkError(f"S3 preflight against {endpoint} failed while {step} {store.uri}: {reason(exc)}{hint}")
+    return SinkError(f"S3 preflight against {endpoint} failed while {step} {session.uri}: {reason(exc)}{hint}")
 
 
 def _certificate_problem(exc: BaseException) -> str | None:

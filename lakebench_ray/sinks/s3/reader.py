@@ -15,17 +15,17 @@ from ...errors import SinkError
 from .errors import error_code, error_status, mapped
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .store import S3Store
+    from .session import S3Session
 
 
-def read_object(store: "S3Store", key: str, **range_args: str) -> bytes:
+def read_object(session: "S3Session", key: str, **range_args: str) -> bytes:
     """GET (a range of) an object; a body cut off mid-stream is fetched again (bounded)."""
     from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
 
-    client = store._get_client()
+    client = session.client()
     last: BaseException | None = None
-    for _attempt in range(store.options.max_attempts):
-        response = client.get_object(Bucket=store.bucket, Key=store._full_key(key), **range_args)
+    for _attempt in range(session.options.max_attempts):
+        response = client.get_object(Bucket=session.bucket, Key=session.full_key(key), **range_args)
         try:
             return response["Body"].read()
         except (IncompleteReadError, ReadTimeoutError, ResponseStreamingError) as exc:
@@ -34,7 +34,7 @@ def read_object(store: "S3Store", key: str, **range_args: str) -> bytes:
     raise last
 
 
-def read_range(store: "S3Store", key: str, first: int, last: int, etag: str | None) -> bytes:
+def read_range(session: "S3Session", key: str, first: int, last: int, etag: str | None) -> bytes:
     """Bytes ``first..last`` (inclusive) of the object, refused if it is no longer version ``etag``."""
     args = {"Range": f"bytes={first}-{last}"}
     if etag:
@@ -42,36 +42,36 @@ def read_range(store: "S3Store", key: str, first: int, last: int, etag: str | No
 
     def replaced(exc: BaseException) -> SinkError | None:
         if error_code(exc) == "PreconditionFailed":
-            return SinkError(f"{store.describe(key)} was replaced while being read: read it again")
+            return SinkError(f"{session.describe(key)} was replaced while being read: read it again")
         return None
 
-    with mapped(f"reading {store.describe(key)}", explain=replaced):
-        return read_object(store, key, **args)
+    with mapped(f"reading {session.describe(key)}", explain=replaced):
+        return read_object(session, key, **args)
 
 
-def open_reader(store: "S3Store", key: str) -> BinaryIO:
+def open_reader(session: "S3Session", key: str) -> BinaryIO:
     """A buffered, seekable reader of the object's current version (``SinkError`` if there is none)."""
 
     def missing(exc: BaseException) -> SinkError | None:
-        return SinkError(f"{store.describe(key)} does not exist") if error_status(exc) == 404 else None
+        return SinkError(f"{session.describe(key)} does not exist") if error_status(exc) == 404 else None
 
-    with mapped(f"opening {store.describe(key)}", explain=missing):
-        head = store._get_client().head_object(Bucket=store.bucket, Key=store._full_key(key))
-    raw = S3RangeReader(store, key, int(head["ContentLength"]), head.get("ETag"))
+    with mapped(f"opening {session.describe(key)}", explain=missing):
+        head = session.client().head_object(Bucket=session.bucket, Key=session.full_key(key))
+    raw = S3RangeReader(session, key, int(head["ContentLength"]), head.get("ETag"))
     return io.BufferedReader(raw, buffer_size=256 * 1024)
 
 
 class S3RangeReader(io.RawIOBase):
     """Seekable read-only view of one object version over ranged GETs (pinned by ETag)."""
 
-    def __init__(self, store: "S3Store", key: str, size: int, etag: str | None):
+    def __init__(self, session: "S3Session", key: str, size: int, etag: str | None):
         super().__init__()
-        self._store = store
+        self._session = session
         self._key = key
         self._size = size
         self._etag = etag
         self._pos = 0
-        self.name = store.describe(key)
+        self.name = session.describe(key)
 
     def readable(self) -> bool:
         return True
@@ -104,7 +104,7 @@ class S3RangeReader(io.RawIOBase):
         count = min(len(view), self._size - self._pos)
         if count <= 0:
             return 0
-        data = read_range(self._store, self._key, self._pos, self._pos + count - 1, self._etag)
+        data = read_range(self._session, self._key, self._pos, self._pos + count - 1, self._etag)
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)
@@ -113,6 +113,6 @@ class S3RangeReader(io.RawIOBase):
         count = self._size - self._pos
         if count <= 0:
             return b""
-        data = read_range(self._store, self._key, self._pos, self._size - 1, self._etag)
+        data = read_range(self._session, self._key, self._pos, self._size - 1, self._etag)
         self._pos += len(data)
         return data

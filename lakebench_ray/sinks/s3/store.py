@@ -7,17 +7,14 @@ through :mod:`.preflight`; every botocore error leaves through :class:`.errors.m
 
 from __future__ import annotations
 
-import concurrent.futures
-import threading
 from typing import Any, BinaryIO, Callable
 
 from ..base import ObjectStat, Store
 from . import reader
 from .checksums import checksum_args
-from .client import make_client
 from .errors import error_code, error_status, is_absent, is_unavailable, mapped, network_reason, reason
-from .options import S3Options, parse_s3_uri
-from .upload import BufferPool
+from .options import S3Options
+from .session import S3Session
 from .writer import S3ObjectWriter
 
 #: ``list_objects_v2`` page size (a module constant so tests can exercise pagination cheaply).
@@ -52,24 +49,20 @@ class S3Store(Store):
 
     def __init__(self, uri: str, options: S3Options | None = None, *, create_bucket: bool = False):
         self.uri = str(uri)
-        self.bucket, self.root = parse_s3_uri(uri)
         self.options = options if options is not None else S3Options.from_env()
         self.create_bucket = bool(create_bucket)
         self._init_runtime()
 
     def _init_runtime(self) -> None:
-        self._lock = threading.Lock()
-        self._client = None
+        self.session = S3Session(self.uri, self.options)
+        self.bucket, self.root = self.session.bucket, self.session.root
         self._probe_client = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pool: BufferPool | None = None
 
     def __getstate__(self) -> dict:
         return {"uri": self.uri, "options": self.options, "create_bucket": self.create_bucket}
 
     def __setstate__(self, state: dict) -> None:
         self.uri = state["uri"]
-        self.bucket, self.root = parse_s3_uri(self.uri)
         self.options = state["options"]
         self.create_bucket = state["create_bucket"]
         self._init_runtime()
@@ -77,54 +70,9 @@ class S3Store(Store):
     def __repr__(self) -> str:
         return f"S3Store({self.uri!r}, endpoint={self.options.describe_endpoint()!r})"
 
-    # -- plumbing ------------------------------------------------------------------------------
-    def _full_key(self, key: str) -> str:
-        key = str(key).lstrip("/")
-        if not key:
-            raise ValueError("empty object key")
-        return f"{self.root}/{key}" if self.root else key
-
-    def _full_prefix(self, prefix: str) -> str:
-        """A directory-like prefix: '' is the root, 'a/b' means everything under 'a/b/'."""
-        prefix = str(prefix).strip("/")
-        parts = [p for p in (self.root, prefix) if p]
-        return "/".join(parts) + "/" if parts else ""
-
-    def _relative(self, full_key: str) -> str:
-        return full_key[len(self.root) + 1 :] if self.root else full_key
-
-    def _make_client(self, **tighter: Any):
-        return make_client(self.options, **tighter)
-
-    def _get_client(self):
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make_client()
-        return self._client
-
-    def _get_executor(self) -> concurrent.futures.ThreadPoolExecutor:
-        if self._executor is None:
-            with self._lock:
-                if self._executor is None:
-                    self._executor = concurrent.futures.ThreadPoolExecutor(
-                        max_workers=self.options.max_concurrency, thread_name_prefix="lakebench-s3-upload"
-                    )
-        return self._executor
-
-    def _get_pool(self) -> BufferPool:
-        if self._pool is None:
-            with self._lock:
-                if self._pool is None:
-                    self._pool = BufferPool(self.options.part_size, keep=self.options.max_concurrency + 1)
-        return self._pool
-
     def close(self) -> None:
         """Release threads and connections (the store stays usable; they are rebuilt on demand)."""
-        with self._lock:
-            executor, self._executor, self._client, self._pool = self._executor, None, None, None
-        if executor is not None:
-            executor.shutdown(wait=True)
+        self.session.close()
 
     def probe(self) -> str | None:
         """One quick request (HEAD bucket, one attempt, short timeouts): None when S3 answers,
@@ -132,7 +80,7 @@ class S3Store(Store):
         from botocore import exceptions as bx
 
         if getattr(self, "_probe_client", None) is None:
-            self._probe_client = self._make_client(max_attempts=1, connect_timeout=2.0, read_timeout=5.0)
+            self._probe_client = self.session.make_client(max_attempts=1, connect_timeout=2.0, read_timeout=5.0)
         try:
             self._probe_client.head_bucket(Bucket=self.bucket)
         except (bx.ConnectionError, bx.HTTPClientError) as exc:
@@ -150,19 +98,19 @@ class S3Store(Store):
         :func:`.preflight.preflight`). Every failure is one line saying what to fix."""
         from .preflight import preflight
 
-        preflight(self)
+        preflight(self.session, create_bucket=self.create_bucket)
 
     # -- Store API -------------------------------------------------------------------------------
     def open_writer(self, key: str) -> S3ObjectWriter:
-        return S3ObjectWriter(self, key)
+        return S3ObjectWriter(self.session, key)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         """One PutObject: atomic (readers see the old or the new object, never a mix)."""
         payload = data if isinstance(data, bytes) else bytes(data)
         with mapped(f"writing {self.describe(key)}"):
-            self._get_client().put_object(
+            self.session.client().put_object(
                 Bucket=self.bucket,
-                Key=self._full_key(key),
+                Key=self.session.full_key(key),
                 Body=payload,
                 ContentLength=len(payload),
                 **checksum_args(self.options.checksum, [payload]),
@@ -170,12 +118,12 @@ class S3Store(Store):
 
     def get_bytes(self, key: str) -> bytes | None:
         with mapped(f"reading {self.describe(key)}", ignore=is_absent):
-            return reader.read_object(self, key)
+            return reader.read_object(self.session, key)
         return None
 
     def open_reader(self, key: str) -> BinaryIO:
         """A seekable reader over ranged GETs; ``pyarrow.parquet.ParquetFile`` reads it directly."""
-        return reader.open_reader(self, key)
+        return reader.open_reader(self.session, key)
 
     def list(self, prefix: str) -> dict[str, int]:
         return {key: stat.size for key, stat in self.stat_all(prefix).items()}
@@ -184,21 +132,21 @@ class S3Store(Store):
         """One listing: size and ETag of every object under ``prefix``."""
         out: dict[str, ObjectStat] = {}
         with mapped(f"listing {self.describe(prefix)}"):
-            pages = self._get_client().get_paginator("list_objects_v2").paginate(
+            pages = self.session.client().get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket,
-                Prefix=self._full_prefix(prefix),
+                Prefix=self.session.full_prefix(prefix),
                 PaginationConfig={"PageSize": LIST_PAGE},
             )
             for page in pages:
                 for item in page.get("Contents", ()):
                     if item["Key"].endswith("/"):
                         continue  # a directory marker, not an object
-                    out[self._relative(item["Key"])] = ObjectStat(int(item["Size"]), str(item.get("ETag", "")))
+                    out[self.session.relative(item["Key"])] = ObjectStat(int(item["Size"]), str(item.get("ETag", "")))
         return out
 
     def delete(self, key: str) -> None:
         with mapped(f"deleting {self.describe(key)}", ignore=is_absent):
-            self._get_client().delete_object(Bucket=self.bucket, Key=self._full_key(key))
+            self.session.client().delete_object(Bucket=self.bucket, Key=self.session.full_key(key))
 
     # -- compare-and-swap (conditional requests: If-None-Match / If-Match) ----------------------
     def read_tagged(self, key: str) -> tuple[bytes, str] | None:
@@ -209,7 +157,7 @@ class S3Store(Store):
         """The age is the response's ``Date`` minus the object's ``LastModified``: both stamped
         by the server's clock (to the second), whatever this host's clock says."""
         with mapped(f"reading {self.describe(key)}", ignore=is_absent):
-            response = self._get_client().get_object(Bucket=self.bucket, Key=self._full_key(key))
+            response = self.session.client().get_object(Bucket=self.bucket, Key=self.session.full_key(key))
             return response["Body"].read(), str(response.get("ETag", "")), _age(response)
         return None
 
@@ -221,8 +169,8 @@ class S3Store(Store):
 
     def _put_if(self, action: str, key: str, data: bytes, **condition: str) -> str | None:
         """A conditional PUT (``IfNoneMatch`` or ``IfMatch``); the new ETag, or None when lost."""
-        response = self._conditional(action, key, lambda: self._get_client().put_object(
-            Bucket=self.bucket, Key=self._full_key(key), Body=data, ContentLength=len(data), **condition,
+        response = self._conditional(action, key, lambda: self.session.client().put_object(
+            Bucket=self.bucket, Key=self.session.full_key(key), Body=data, ContentLength=len(data), **condition,
             **checksum_args(self.options.checksum, [data]),
         ))
         return None if response is None else str(response.get("ETag", ""))
@@ -234,8 +182,8 @@ class S3Store(Store):
         return self._put_if("replacing", key, data, IfMatch=tag)
 
     def delete_if(self, key: str, tag: str) -> bool:
-        response = self._conditional("deleting", key, lambda: self._get_client().delete_object(
-            Bucket=self.bucket, Key=self._full_key(key), IfMatch=tag,
+        response = self._conditional("deleting", key, lambda: self.session.client().delete_object(
+            Bucket=self.bucket, Key=self.session.full_key(key), IfMatch=tag,
         ))
         return response is not None
 
@@ -243,9 +191,9 @@ class S3Store(Store):
     def _open_uploads(self, prefix: str) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
         with mapped(f"listing unfinished uploads under {self.describe(prefix)}"):
-            pages = self._get_client().get_paginator("list_multipart_uploads").paginate(
+            pages = self.session.client().get_paginator("list_multipart_uploads").paginate(
                 Bucket=self.bucket,
-                Prefix=self._full_prefix(prefix),
+                Prefix=self.session.full_prefix(prefix),
                 PaginationConfig={"PageSize": LIST_PAGE},
             )
             for page in pages:
@@ -255,13 +203,13 @@ class S3Store(Store):
 
     def list_partials(self, prefix: str) -> list[str]:
         """Keys (relative to the root) with an unfinished multipart upload, once per upload."""
-        return [self._relative(key) for key, _ in self._open_uploads(prefix)]
+        return [self.session.relative(key) for key, _ in self._open_uploads(prefix)]
 
     def cleanup_partials(self, prefix: str, select: Callable[[str], bool] | None = None) -> int:
         removed = 0
-        client = self._get_client()
+        client = self.session.client()
         for key, upload_id in self._open_uploads(prefix):
-            if select is not None and not select(self._relative(key)):
+            if select is not None and not select(self.session.relative(key)):
                 continue
             # NoSuchUpload: finished or aborted meanwhile, so not counted.
             with mapped(f"aborting the unfinished upload of s3://{self.bucket}/{key}",

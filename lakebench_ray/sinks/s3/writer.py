@@ -27,7 +27,7 @@ from .options import MAX_PARTS, MIB
 from .upload import S3UploadStream, body
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .store import S3Store
+    from .session import S3Session
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +35,21 @@ log = logging.getLogger(__name__)
 class S3ObjectWriter(ObjectWriter):
     """One object: a single PutObject when it fits in one part, else a multipart upload."""
 
-    def __init__(self, store: "S3Store", key: str):
-        self._store = store
+    def __init__(self, session: "S3Session", key: str):
         self._key = key
-        self._full_key = store._full_key(key)
-        self._bucket = store.bucket
-        self.location = store.describe(key)
-        options = store.options
-        self._client = store._get_client()
+        self._full_key = session.full_key(key)
+        self._bucket = session.bucket
+        self.location = session.describe(key)
+        options = session.options
+        self._client = session.client()
         self._part_size = options.part_size
         self._checksum = options.checksum
         self._signed = options.payload_signed
         self._attempts = options.max_attempts
-        self._executor = store._get_executor()
+        self._executor = session.executor()
         self._slots = threading.BoundedSemaphore(options.max_concurrency)
         self._lock = threading.Lock()
-        self._pool = store._get_pool()
+        self._pool = session.pool()
         # The part being filled: a pooled buffer of part_size and how much of it is used.
         self._buffer: bytearray | None = None
         self._view: memoryview | None = None
