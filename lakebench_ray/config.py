@@ -270,6 +270,19 @@ def config_from_yaml(text: str, source: str = "config text", overrides: Sequence
     return load_config(None, overrides, layers=[(source, layer)])
 
 
+def _mergeable(node):
+    """The defaults as a tree that layers can be merged into. The dataclasses are frozen (the
+    ``Config`` a run gets never changes), and OmegaConf 2.3.0 and 2.3.1 carry that over as
+    read-only nodes that refuse every ``output.*`` or ``s3.*`` layer; later releases do not.
+    Clearing the flag on every node makes all supported releases behave alike."""
+    OmegaConf.set_readonly(node, False)
+    for key in node.keys():
+        child = node.get(key)
+        if OmegaConf.is_config(child):
+            _mergeable(child)
+    return node
+
+
 def load_config(
     path: str | os.PathLike | None = None,
     overrides: Sequence[str] = (),
@@ -282,7 +295,7 @@ def load_config(
     overrides: another tool's settings translated into these keys (a Lakebench config, the
     Lakebench job's arguments) are checked here like everything else, and errors name ``source``.
     """
-    merged = OmegaConf.structured(Config)
+    merged = _mergeable(OmegaConf.structured(Config))
     if path is not None:
         file = config_file(path)
         merged = _merge(merged, _yaml_layer(lambda: OmegaConf.load(file), f"config file '{path}'"), str(path))
