@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     kube.add_argument("--ca-cert-secret", default=None,
                       help="Secret holding ca.crt of a private S3 CA (default with a Lakebench config "
                            "naming ca_cert: lakebench-ca-certificate, the Secret Lakebench makes)")
+    _kuberay_options(kube)
     # Parsed by lakebench/job.py itself (Lakebench's argument names, not KEY=VALUE); listed for --help.
     sub.add_parser("lakebench-job", add_help=False,
                    help="Lakebench's datagen Job contract (--target-tb ... --bucket ...); the image's entrypoint")
@@ -69,6 +70,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: ``lakebench-ray kuberay`` options that set a key of the config's ``kuberay`` section:
+#: (option, key, argparse keywords). Given ones form a layer over the config file.
+KUBERAY_OPTIONS = (
+    ("--service-account", "service_account",
+     {"metavar": "NAME", "help": "every pod runs as this ServiceAccount; without --secret-name no static keys are "
+                                 "rendered and the pods use its web identity (EKS IRSA, GKE Workload Identity)"}),
+    ("--keep-on-failure", "keep_on_failure",
+     {"action": "store_true", "default": None, "help": "keep the Ray cluster of a failed run for debugging "
+                                                       "(a successful run's is still deleted after 600 s)"}),
+    ("--active-deadline", "active_deadline_s",
+     {"metavar": "SECONDS", "help": "RayJob activeDeadlineSeconds: fail the run (retries included) after this"}),
+    ("--pre-running-deadline", "pre_running_deadline_s",
+     {"metavar": "SECONDS", "help": "RayJob preRunningDeadlineSeconds: fail if not running after this"}),
+    ("--image-pull-secret", "image_pull_secrets",
+     {"action": "append", "metavar": "NAME", "help": "imagePullSecrets of every pod (repeatable)"}),
+    ("--image-pull-policy", "image_pull_policy",
+     {"metavar": "POLICY", "help": "Always, IfNotPresent (default) or Never"}),
+    ("--node-selector", "node_selector",
+     {"action": "append", "metavar": "K=V", "help": "nodeSelector of every pod (repeatable)"}),
+    ("--toleration", "tolerations",
+     {"action": "append", "metavar": "KEY[=VALUE]:EFFECT", "help": "toleration of every pod (repeatable)"}),
+    ("--priority-class", "priority_class", {"metavar": "NAME", "help": "priorityClassName of every pod"}),
+    ("--pod-label", "pod_labels", {"action": "append", "metavar": "K=V", "help": "label of every pod (repeatable)"}),
+    ("--pod-annotation", "pod_annotations",
+     {"action": "append", "metavar": "K=V", "help": "annotation of every pod (repeatable)"}),
+    ("--queue", "queue", {"metavar": "NAME", "help": "Kueue LocalQueue: label the RayJob for it and start it suspended"}),
+    ("--pod-monitor", "pod_monitor",
+     {"action": "store_true", "default": None, "help": "also render a PodMonitor for the pods' metrics port"}),
+    ("--patch", "patch", {"metavar": "FILE", "help": "strategic-merge patches applied to the rendered objects, last"}),
+    ("--ray-version", "ray_version",
+     {"metavar": "X.Y.Z", "help": "KubeRay rayVersion (default: the Ray release in the image's tag, else 2.60.0)"}),
+)
+_KUBERAY_MAPPINGS = {"node_selector", "pod_labels", "pod_annotations"}
+
+
+def _kuberay_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("pods and job (also the config's kuberay.* keys)")
+    for option, key, kwargs in KUBERAY_OPTIONS:
+        group.add_argument(option, dest=f"kuberay_{key}", **kwargs)
+
+
+def _kuberay_layer(args) -> dict:
+    """The ``kuberay`` options given on the command line, as a config layer: they replace the
+    file's values (lists too), and add ``K=V`` pairs to its mappings."""
+    from .kuberay.options import parse_pair
+
+    section = {}
+    for option, key, _ in KUBERAY_OPTIONS:
+        value = getattr(args, f"kuberay_{key}", None)
+        if value is None:
+            continue
+        if key in _KUBERAY_MAPPINGS:
+            value = dict(parse_pair(option, item) for item in value)
+        section[key] = value
+    return {"kuberay": section} if section else {}
+
+
 def _lakebench_settings(args):
     """The ``--lakebench-config`` file, read and translated (None without the option)."""
     if not getattr(args, "lakebench_config", None):
@@ -78,7 +136,7 @@ def _lakebench_settings(args):
     return read_lakebench_config(args.lakebench_config)
 
 
-def _load(args, settings=None, *, use_credentials: bool = True):
+def _load(args, settings=None, *, use_credentials: bool = True, options_layer=None):
     from .config import load_config
 
     settings = settings if settings is not None else _lakebench_settings(args)
@@ -87,6 +145,8 @@ def _load(args, settings=None, *, use_credentials: bool = True):
         if use_credentials:
             settings.apply_credentials()
         layers.append((settings.source, settings.layer))
+    if options_layer:
+        layers.append(("the command line's options", options_layer))
     return load_config(args.config, args.overrides, layers=layers)
 
 
@@ -147,13 +207,13 @@ def cmd_sample(args) -> int:
 
 
 def cmd_kuberay(args) -> int:
-    from .kuberay import DEFAULT_IMAGE, DEFAULT_SECRET_NAME, render_manifests
+    from .kuberay import DEFAULT_IMAGE, render_manifests
 
     from .lakebench.secret import pod_secrets
 
     settings = _lakebench_settings(args)
     secret_name, ca_cert_secret = pod_secrets(settings, args.secret_name, args.ca_cert_secret)
-    config = _load(args, settings, use_credentials=False)
+    config = _load(args, settings, use_credentials=False, options_layer=_kuberay_layer(args))
     print(
         render_manifests(
             config,
@@ -163,7 +223,7 @@ def cmd_kuberay(args) -> int:
             worker_max_replicas=args.max_workers,
             worker_cpus=args.worker_cpus,
             worker_memory=args.worker_memory,
-            secret_name=secret_name or DEFAULT_SECRET_NAME,
+            secret_name=secret_name,
             ca_cert_secret=ca_cert_secret,
         ),
         end="",

@@ -21,6 +21,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationE
 from . import layout
 from .core import GenParams, num_files_for_scale
 from .errors import ConfigError
+from .kuberay.options import KubeRayOptions
 from .sinks.s3.options import S3Options
 
 
@@ -104,6 +105,8 @@ class Config:
     ray: RayConfig = field(default_factory=RayConfig)
     partition: PartitionConfig = field(default_factory=PartitionConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    #: How ``lakebench-ray kuberay`` renders the pods and the RayJob (no effect on the data).
+    kuberay: KubeRayOptions = field(default_factory=KubeRayOptions)
 
     # -- derived values -------------------------------------------------------------------
     @property
@@ -152,8 +155,13 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def to_yaml(self) -> str:
-        return OmegaConf.to_yaml(OmegaConf.structured(self))
+    def to_yaml(self, *, without: Sequence[str] = ()) -> str:
+        """The config as YAML; ``without`` leaves those top-level sections out (the KubeRay
+        ConfigMap shows the run's config without the ``kuberay`` section that shaped the pods)."""
+        if not without:
+            return OmegaConf.to_yaml(OmegaConf.structured(self))
+        data = {k: v for k, v in OmegaConf.to_container(OmegaConf.structured(self)).items() if k not in without}
+        return OmegaConf.to_yaml(OmegaConf.create(data))
 
 
 #: Config keys that are :class:`GenParams` fields of the same name and meaning. (``rows_per_file``
@@ -170,7 +178,7 @@ def all_keys(node: Any = Config, prefix: str = "") -> list[str]:
     keys = []
     for f in dataclasses.fields(node):
         name = f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(f.type) or (isinstance(f.type, str) and f.type.endswith("Config")):
+        if node is Config and f.name in _SECTIONS:
             keys += all_keys(_SECTIONS[f.name], name + ".")
         else:
             keys.append(name)
@@ -183,6 +191,7 @@ _SECTIONS = {
     "ray": RayConfig,
     "partition": PartitionConfig,
     "checkpoint": CheckpointConfig,
+    "kuberay": KubeRayOptions,
 }
 
 
@@ -382,6 +391,7 @@ def validate(config: Config) -> None:
     # for their rules, S3's limits included); the environment is not read here, the store does.
     config.gen_params(rows_per_file=config.rows_per_file or 1, row_group_rows=1)
     S3Options(**config.s3_options())
+    config.kuberay.check()
     files = config.planned_files
     if files > MAX_FILES:
         raise ConfigError(

@@ -14,7 +14,7 @@ sub-command) loads and validates the config as usual and passes the :class:`~lak
         worker_max_replicas=10,         # --max-workers
         worker_cpus=8,                  # --worker-cpus (one generator actor per CPU)
         worker_memory=None,             # --worker-memory, e.g. "16Gi"; None: sized from worker_cpus
-        secret_name="lakebench-s3-credentials",
+        secret_name=None,               # None: lakebench-s3-credentials, or none with kuberay.service_account
     )
     print(text)                         # kubectl apply -f -
 
@@ -29,11 +29,17 @@ The output is a multi-document YAML string:
    ``backoff_limit`` times: every retry builds a new cluster and resumes from the checkpoint in
    <uri>/_lakebench/<prefix>/.
 
+The config's ``kuberay`` section (:class:`~lakebench_ray.kuberay.options.KubeRayOptions`: service
+account, pull secrets, scheduling, Kueue, PodMonitor, deadlines, keep-on-failure, patches) shapes
+the pods and the RayJob; with a PodMonitor a third document follows. Every field left at its
+default leaves the manifests exactly as without the section.
+
 The config is the one the loader built (its keys, types and rules live in
 :mod:`lakebench_ray.config`); here it is only checked for what a KubeRay run needs on top.
 S3 credentials are never written into the manifests: pods read them from the Secret
 ``secret_name`` (keys ``accessKey``/``secretKey``; optional ``endpoint``, ``region``,
-``pathStyle``, ``verifySsl``, ``sessionToken``) through ``secretKeyRef``. A config holding
+``pathStyle``, ``verifySsl``, ``sessionToken``) through ``secretKeyRef``, or, with a service
+account and no Secret named, from the web identity its pods are given. A config holding
 anything that looks like a credential is refused with :class:`~lakebench_ray.errors.ConfigError`
 (a ``ValueError``). Problems are reported as ``ConfigError`` with a one-line message.
 
@@ -54,7 +60,11 @@ import yaml
 from ..errors import ConfigError
 from ..layout import is_s3
 from ..version import __version__
-from .raycluster import CONFIG_KEY, CONFIG_PATH, cluster_spec_for
+from .names import check_name
+from .options import KUEUE_QUEUE_LABEL
+from .patch import apply_patches, load_patches
+from .podmonitor import pod_monitor
+from .raycluster import CONFIG_KEY, CONFIG_PATH, cluster_spec_for, submitter_template
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -80,7 +90,6 @@ DEFAULT_OBJECT_STORE = "2Gi"
 #: KubeRay appends "-<5 chars>" to a RayJob's name for its RayCluster; it refuses longer names.
 MAX_NAME_LENGTH = 47
 
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _QUANTITY_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 _UNITS = {
     None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
@@ -115,7 +124,7 @@ def render_manifests(
     worker_max_replicas: int = 10,
     worker_cpus: int = 8,
     worker_memory: str | None = None,
-    secret_name: str = DEFAULT_SECRET_NAME,
+    secret_name: str | None = None,
     object_store_memory: str = DEFAULT_OBJECT_STORE,
     ca_cert_secret: str | None = None,
     ca_cert_key: str = "ca.crt",
@@ -139,6 +148,8 @@ def render_manifests(
             + 1 GiB is refused.
         secret_name: Secret with keys ``accessKey``/``secretKey`` (+ optional ``endpoint``,
             ``region``, ``pathStyle``, ``verifySsl``, ``sessionToken``), read via secretKeyRef.
+            ``None``: :data:`DEFAULT_SECRET_NAME`, or no Secret at all when the config's
+            ``kuberay.service_account`` is set (the AWS SDK's web identity chain).
         object_store_memory: Ray object store per pod (quantity); /dev/shm is sized from it.
             Every node holds one copy of the loyalty table (1 byte per customer id).
         ca_cert_secret: a Secret holding a PEM CA bundle under ``ca_cert_key``; when given it is
@@ -151,16 +162,22 @@ def render_manifests(
         ConfigError: (a ``ValueError``) bad argument, ``config_text`` that says something
             else than ``config``, a credential in the config, local output, or pods too small.
     """
-    shown = config.to_yaml() if config_text is None else _same_config(config_text, config)
-    _refuse_credentials(config.to_dict(), "")
+    # The kuberay section shaped the pods; the pods' config is the run's (and it holds no secret).
+    shown = config.to_yaml(without=("kuberay",)) if config_text is None else _same_config(config_text, config)
+    _refuse_credentials({k: v for k, v in config.to_dict().items() if k != "kuberay"}, "")
     _check_runnable(config)
+    options = config.kuberay
+    options.check()
 
-    _check_name("name", name, MAX_NAME_LENGTH)
-    _check_name("secret_name", secret_name, 253, dns_subdomain=True)
+    check_name("name", name, MAX_NAME_LENGTH)
+    if secret_name is None and options.service_account is None:
+        secret_name = DEFAULT_SECRET_NAME
+    if secret_name is not None:
+        check_name("secret_name", secret_name, 253, dns_subdomain=True)
     if namespace is not None:
-        _check_name("namespace", namespace, 63)
+        check_name("namespace", namespace, 63)
     if ca_cert_secret is not None:
-        _check_name("ca_cert_secret", ca_cert_secret, 253, dns_subdomain=True)
+        check_name("ca_cert_secret", ca_cert_secret, 253, dns_subdomain=True)
         if not isinstance(ca_cert_key, str) or not re.fullmatch(r"[-._a-zA-Z0-9]{1,253}", ca_cert_key):
             raise ConfigError(f"ca_cert_key: expected a Secret key such as ca.crt, got {ca_cert_key!r}")
     if not isinstance(image, str) or not image.strip() or any(c.isspace() for c in image):
@@ -210,6 +227,8 @@ def render_manifests(
         ca_cert_secret=ca_cert_secret,
         ca_cert_key=ca_cert_key,
         idle_timeout_seconds=idle_timeout_seconds,
+        options=options,
+        instance=name,
     )
     config_map = {
         "apiVersion": "v1",
@@ -217,26 +236,54 @@ def render_manifests(
         "metadata": _metadata(config_map_name, namespace, labels),
         "data": {CONFIG_KEY: shown},
     }
-    ray_job = {
-        "apiVersion": "ray.io/v1",
-        "kind": "RayJob",
-        "metadata": _metadata(name, namespace, labels),
-        "spec": {
-            "entrypoint": entrypoint(),
-            "shutdownAfterJobFinishes": True,
-            "ttlSecondsAfterFinished": ttl_seconds_after_finished,
-            "backoffLimit": backoff_limit,
-            "submissionMode": "K8sJobMode",
-            "rayClusterSpec": cluster_spec,
-        },
-    }
+    job_spec: dict[str, Any] = {"entrypoint": entrypoint()}
+    if options.keep_on_failure:
+        # Deletion rules instead of shutdownAfterJobFinishes (KubeRay allows one or the other):
+        # the cluster of a successful run goes after the TTL, a failed run's stays.
+        job_spec["shutdownAfterJobFinishes"] = False
+        job_spec["deletionStrategy"] = {
+            "deletionRules": [
+                {"policy": "DeleteCluster", "condition": {"jobStatus": "SUCCEEDED", "ttlSeconds": ttl_seconds_after_finished}}
+            ]
+        }
+    else:
+        job_spec["shutdownAfterJobFinishes"] = True
+        job_spec["ttlSecondsAfterFinished"] = ttl_seconds_after_finished
+    job_spec["backoffLimit"] = backoff_limit
+    job_spec["submissionMode"] = "K8sJobMode"
+    if options.queue is not None:
+        job_spec["suspend"] = True  # Kueue unsuspends it once admitted
+    if options.active_deadline_s is not None:
+        job_spec["activeDeadlineSeconds"] = options.active_deadline_s
+    if options.pre_running_deadline_s is not None:
+        job_spec["preRunningDeadlineSeconds"] = options.pre_running_deadline_s
+    submitter = submitter_template(image, options)
+    if submitter is not None:
+        job_spec["submitterPodTemplate"] = submitter
+    job_spec["rayClusterSpec"] = cluster_spec
+    job_metadata = _metadata(name, namespace, labels)
+    if options.queue is not None:
+        job_metadata["labels"][KUEUE_QUEUE_LABEL] = options.queue
+    ray_job = {"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": job_metadata, "spec": job_spec}
+    objects = [config_map, ray_job]
+    if options.pod_monitor:
+        objects.append(pod_monitor(name, namespace, labels))
+    if options.patch is not None:
+        objects = apply_patches(objects, load_patches(options.patch), options.patch)
+    if secret_name is not None:
+        needs = f"# Needs the Secret {secret_name!r} (keys accessKey, secretKey) in the same namespace.\n"
+    else:
+        needs = (
+            f"# Pods run as the ServiceAccount {options.service_account!r}: S3 credentials come from its web "
+            "identity (no Secret).\n"
+        )
     header = (
         f"# Generated by lakebench-ray {__version__} (lakebench_ray.kuberay.render_manifests).\n"
-        f"# Needs the Secret {secret_name!r} (keys accessKey, secretKey) in the same namespace.\n"
-        "# Apply: kubectl apply -f THIS_FILE   Guide: docs/kuberay.md\n"
+        + needs
+        + "# Apply: kubectl apply -f THIS_FILE   Guide: docs/kuberay.md\n"
     )
     return header + yaml.dump_all(
-        [config_map, ray_job],
+        objects,
         Dumper=_Dumper,
         sort_keys=False,
         explicit_start=True,
@@ -306,18 +353,6 @@ def _check_runnable(config: Config) -> None:
         raise ConfigError(
             f"ray.address: a RayJob's driver joins its own cluster; leave ray.address unset (or 'auto'), "
             f"got {address!r}"
-        )
-
-
-def _check_name(what: str, value: Any, limit: int, dns_subdomain: bool = False) -> None:
-    ok = isinstance(value, str) and 0 < len(value) <= limit
-    if ok:
-        parts = value.split(".") if dns_subdomain else [value]
-        ok = all(_NAME_RE.match(part) for part in parts)
-    if not ok:
-        raise ConfigError(
-            f"{what}: expected a Kubernetes name (lower-case letters, digits and '-', "
-            f"at most {limit} characters), got {value!r}"
         )
 
 
