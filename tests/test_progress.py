@@ -26,3 +26,17 @@ def test_plain_lines_in_logs_at_most_every_interval():
     progress.close()
     lines = out.getvalue().splitlines()
     assert 1 <= len(lines) <= 2 and lines[-1].startswith("[############------------] 2/4 files 20 rows 4.0 MB")
+
+
+def test_sustained_mode_shows_extra_files_and_time_left():
+    """A sustained run ends at a time: the line counts the files past the plan and the time left,
+    instead of a finished "6/6 files" while hundreds more are written."""
+    now = [1000.0]
+    out = io.StringIO()
+    progress = Progress(6, stream=out, deadline=1000.0 + 90, clock=lambda: now[0])
+    progress.update(files=6)
+    progress.update(extra=250)
+    now[0] += 30
+    line = progress.line()
+    assert "6/6 planned + 250 extra files" in line and line.endswith("left 01:00")
+    assert line.startswith("[########----------------]")  # a third of the time gone

@@ -221,7 +221,8 @@ class _Run:
             return actor_cls.options(name=name, scheduling_strategy="SPREAD").remote(params, loyalty_ref, self.spec, prefix)
 
         self.progress = Progress(len(plan.file_ids), done=len(plan.file_ids) - len(self.todo), enabled=config.progress,
-                                 stream=self.out)
+                                 stream=self.out,
+                                 deadline=self.started + config.duration_s if config.duration_s else None)
         self.metrics = RunMetrics(f"{plan.partition_index}/{plan.partition_count}")
         self.metrics.set_remaining(len(self.todo))
         settings = PoolSettings(
@@ -250,7 +251,7 @@ class _Run:
         planned = result.file_id in self.planned  # sustained-mode extras are not part of the dataset plan
         if planned:
             self.recorder.record(result.file_id, result.receipt())
-        self.progress.update(files=int(planned), rows=result.rows, nbytes=result.bytes)
+        self.progress.update(files=int(planned), extra=int(not planned), rows=result.rows, nbytes=result.bytes)
         self.metrics.file_written(result.rows, result.bytes)
         self.metrics.set_remaining(len(self.planned) - self.progress.files)
 
