@@ -285,10 +285,11 @@ def _mergeable(node):
     read-only nodes that refuse every ``output.*`` or ``s3.*`` layer; later releases do not.
     Clearing the flag on every node makes all supported releases behave alike."""
     OmegaConf.set_readonly(node, False)
-    for key in node.keys():
-        child = node.get(key)
-        if OmegaConf.is_config(child):
-            _mergeable(child)
+    if OmegaConf.is_dict(node):  # a list (kuberay.tolerations) holds no section to descend into
+        for key in node.keys():
+            child = node.get(key)
+            if OmegaConf.is_config(child):
+                _mergeable(child)
     return node
 
 
