@@ -164,11 +164,11 @@ def cmd_plan(args) -> int:
     plan = make_plan(config)
     summary = plan.summary()
     if args.json:
-        print(json.dumps({"plan": summary, "config": config.to_dict()}, indent=1))
+        print(json.dumps({"plan": {**summary, **plan.settings(config)}, "config": config.to_dict()}, indent=1))
         return 0
     print("plan:")
     print(f"  files            {summary['files']:,} (this partition: {summary['files_in_partition']:,}, {summary['partition']})")
-    print(f"  rows per file    {summary['rows_per_file']:,} ({'calibrated' if plan.calibrated else 'given'}), "
+    print(f"  rows per file    {summary['rows_per_file']:,} ({summary['rows_per_file_rule']}), "
           f"{summary['row_group_rows']:,} per row group")
     print(f"  total rows       {summary['total_rows']:,}")
     print(f"  estimated bytes  {summary['estimated_bytes'] / 2**30:,.2f} GiB ({summary['bytes_per_row']} B/row)")
@@ -248,10 +248,13 @@ def cmd_verify(args) -> int:
 
 
 def cmd_lakebench_job(argv) -> int:
-    from .lakebench.job import load_job_config
+    from .lakebench.job import job_notes, load_job_config, parse_job_args
     from .runtime.driver import generate
 
-    generate(load_job_config(argv))
+    config = load_job_config(argv)
+    for note in job_notes(parse_job_args(argv)):
+        print(f"lakebench-ray: note: {note}", flush=True)
+    generate(config)
     return 0
 
 

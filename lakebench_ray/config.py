@@ -13,13 +13,14 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from . import layout
 from .core import GenParams, num_files_for_scale
+from .core.plan import ROWS_LAKEBENCH, lakebench_rows_per_file
 from .errors import ConfigError
 from .kuberay.options import KubeRayOptions
 from .sinks.s3.options import S3Options
@@ -78,13 +79,17 @@ class CheckpointConfig:
     lease_ttl_s: float = 60.0  # the run's lease on its prefix lasts this long without renewal
 
 
+#: ``resume_mismatch``: what a resume does with a checkpoint of another configuration.
+RESUME_MISMATCH = ("refuse", "restart")
+
+
 @dataclass(frozen=True)
 class Config:
     seed: int = GenParams.seed
     profile: str = GenParams.profile
     scale: float = 1.0
     num_files: Optional[int] = None
-    rows_per_file: Optional[int] = None
+    rows_per_file: Optional[Union[int, str]] = None
     file_size_mb: float = 512.0
     payload_kb: float = GenParams.payload_kb
     row_group_mb: float = 128.0
@@ -97,6 +102,7 @@ class Config:
     timestamp_live: bool = False
     timestamp_live_window_s: float = 60.0
     resume: bool = False
+    resume_mismatch: str = "refuse"
     duration_s: Optional[float] = None
     outage_budget_s: float = 300.0
     progress: bool = True
@@ -114,6 +120,14 @@ class Config:
         if self.num_files is not None:
             return self.num_files
         return num_files_for_scale(self.scale, self.file_size_mb)
+
+    @property
+    def fixed_rows_per_file(self) -> Optional[int]:
+        """Rows per file when the config fixes them (a number, or ``lakebench``: Lakebench's own
+        formula for ``file_size_mb``); None when they are calibrated to the file size."""
+        if self.rows_per_file == ROWS_LAKEBENCH:
+            return lakebench_rows_per_file(self.file_size_mb)
+        return self.rows_per_file
 
     def partition_index(self) -> int:
         """The partition this run makes: ``partition.index``, else ``JOB_COMPLETION_INDEX``."""
@@ -367,7 +381,17 @@ def validate(config: Config) -> None:
     _positive("scale", config.scale)
     _positive("file_size_mb", config.file_size_mb, 1, inclusive=True)
     _positive("num_files", config.num_files, 1, inclusive=True)
-    _positive("rows_per_file", config.rows_per_file, 1, inclusive=True)
+    if isinstance(config.rows_per_file, str) and config.rows_per_file != ROWS_LAKEBENCH:
+        raise ConfigError(
+            f"rows_per_file: expected a whole number, {ROWS_LAKEBENCH} (Lakebench's formula) or null "
+            f"(calibrated to file_size_mb), got {config.rows_per_file!r}"
+        )
+    if isinstance(config.rows_per_file, int):
+        _positive("rows_per_file", config.rows_per_file, 1, inclusive=True)
+    if config.resume_mismatch not in RESUME_MISMATCH:
+        raise ConfigError(
+            f"resume_mismatch: expected one of {', '.join(RESUME_MISMATCH)}, got {config.resume_mismatch!r}"
+        )
     _positive("row_group_mb", config.row_group_mb)
     _positive("duration_s", config.duration_s)
     _positive("outage_budget_s", config.outage_budget_s, 0, inclusive=True)
@@ -390,7 +414,7 @@ def validate(config: Config) -> None:
     _check_prefix(config.output.prefix)
     # Generation parameters are checked by the core itself, S3 settings by S3Options (one place
     # for their rules, S3's limits included); the environment is not read here, the store does.
-    config.gen_params(rows_per_file=config.rows_per_file or 1, row_group_rows=1)
+    config.gen_params(rows_per_file=config.fixed_rows_per_file or 1, row_group_rows=1)
     S3Options(**config.s3_options())
     config.kuberay.check()
     files = config.planned_files

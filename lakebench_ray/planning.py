@@ -19,12 +19,13 @@ import numpy as np
 
 from .config import Config
 from .core import FilePlan, GenParams, build_loyalty_table, row_group_rows
-from .core.plan import estimated_row_bytes
+from .core.plan import ROWS_LAKEBENCH, estimated_row_bytes
 from .errors import ConfigError
 from .format import calibrate
 from .format.parquet import META_FINGERPRINT, META_ROWS_PER_FILE
 from .layout import control_dir, file_key, is_s3, parse_file_name
 from .sinks.s3 import MAX_PARTS
+from .sinks.s3.options import parse_s3_uri
 
 #: Parquet readers (Spark, Trino, Arrow's int32-indexed arrays) count a file's rows in an int32.
 MAX_ROWS_PER_FILE = (1 << 31) - 1
@@ -67,6 +68,8 @@ class RunPlan:
     partition_count: int
     partition_index: int
     calibrated: bool
+    #: Rows per file by Lakebench's formula (``rows_per_file: lakebench``).
+    lakebench_rows: bool = False
     #: Where rows per file and rows per row group came from when they were not measured by this
     #: process: the checkpoint, report or footer that recorded them (None: measured or given).
     recorded_in: Optional[str] = None
@@ -85,9 +88,39 @@ class RunPlan:
             "estimated_bytes": self.files.total_bytes,
             "bytes_per_row": round(self.files.bytes_per_row, 1),
             "rows_per_file_calibrated": self.calibrated,
+            "rows_per_file_rule": self.rows_rule,
             "customers": self.params.customer_id_max + 1,
             "partition": f"{self.partition_index}/{self.partition_count}",
             "config_fingerprint": self.fingerprint,
+        }
+
+    @property
+    def rows_rule(self) -> str:
+        """Where rows per file come from: ``calibrated`` (measured or recorded), ``lakebench``
+        (Lakebench's formula) or ``given`` (a number in the config)."""
+        if self.calibrated:
+            return "calibrated"
+        return ROWS_LAKEBENCH if self.lakebench_rows else "given"
+
+    def settings(self, config: Config) -> dict:
+        """What decides the files besides the counts, in the terms of a Lakebench datagen Job
+        (``plan --json``: everything a user compares with the Job Lakebench renders)."""
+        if is_s3(config.output.uri):
+            bucket, root = parse_s3_uri(config.output.uri)
+        else:
+            bucket, root = None, ""
+        prefix = "/".join(p for p in (root, config.output.prefix.strip("/")) if p)
+        return {
+            "file_size_mb": config.file_size_mb,
+            "payload_kb": config.payload_kb,
+            "seed": config.seed,
+            "dirty_ratio": config.dirty_ratio,
+            "duration_s": config.duration_s,
+            "timestamp_start": config.timestamp_start,
+            "timestamp_end": config.timestamp_end,
+            "output": config.output.uri,
+            "bucket": bucket,
+            "prefix": prefix,
         }
 
     def sizing(self, config: Config) -> dict:
@@ -231,17 +264,17 @@ def make_plan(config: Config, loyalty: np.ndarray | None = None, *, recorded: Op
     """Resolve the plan; ``loyalty`` (built if not given) is needed to calibrate rows per file,
     unless ``recorded`` (which must fit ``config``) gives the sizes an earlier run measured."""
     num_files = config.planned_files
-    probe = config.gen_params(rows_per_file=config.rows_per_file or 1, row_group_rows=1)
+    probe = config.gen_params(rows_per_file=config.fixed_rows_per_file or 1, row_group_rows=1)
     group = None
-    if config.rows_per_file is None and recorded is not None:
+    if config.fixed_rows_per_file is None and recorded is not None:
         rows, group, per_row, calibrated = recorded.rows_per_file, recorded.row_group_rows, recorded.bytes_per_row, True
-    elif config.rows_per_file is None:
+    elif config.fixed_rows_per_file is None:
         if loyalty is None:
             loyalty = build_loyalty_table(config.seed, config.customer_id_max)
         cal = calibrate(probe, loyalty, config.file_size_mb)
         rows, per_row, calibrated = cal.rows_per_file, cal.bytes_per_row, True
     else:
-        rows, per_row, calibrated = config.rows_per_file, float(estimated_row_bytes(probe.payload_bytes)), False
+        rows, per_row, calibrated = config.fixed_rows_per_file, float(estimated_row_bytes(probe.payload_bytes)), False
     check_limits(config, rows, rows * per_row, num_files)
     if group is None:
         group = row_group_rows(rows, config.row_group_mb, probe.payload_bytes)
@@ -255,7 +288,8 @@ def make_plan(config: Config, loyalty: np.ndarray | None = None, *, recorded: Op
         partition_count=count,
         partition_index=index,
         calibrated=calibrated,
-        recorded_in=recorded.source if recorded is not None and config.rows_per_file is None else None,
+        lakebench_rows=config.rows_per_file == ROWS_LAKEBENCH,
+        recorded_in=recorded.source if recorded is not None and config.fixed_rows_per_file is None else None,
     )
 
 
@@ -263,7 +297,7 @@ def with_recorded_sizes(plan: RunPlan, config: Config, store, prefix: str) -> Ru
     """``plan`` (sizes measured by this process), or, when the dataset under ``prefix`` recorded
     sizes for ``config``, the same plan with those: a run continuing a dataset writes what the
     run that started it would have written."""
-    if config.rows_per_file is not None:
+    if config.fixed_rows_per_file is not None:
         return plan
     recorded = find_recorded_sizing(store, prefix, config)
     return plan if recorded is None else make_plan(config, recorded=recorded)
@@ -272,5 +306,5 @@ def with_recorded_sizes(plan: RunPlan, config: Config, store, prefix: str) -> Ru
 def plan_recorded(config: Config, store, prefix: str, loyalty: np.ndarray | None = None) -> RunPlan:
     """The plan of the dataset ``config`` made under ``prefix``: sizes from what its run
     recorded, measured only when nothing of this configuration is recorded (a fresh run)."""
-    recorded = find_recorded_sizing(store, prefix, config) if config.rows_per_file is None else None
+    recorded = find_recorded_sizing(store, prefix, config) if config.fixed_rows_per_file is None else None
     return make_plan(config, loyalty, recorded=recorded)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from lakebench_ray.errors import ConfigError, UsageError
-from lakebench_ray.lakebench.job import job_layer, lakebench_num_files, load_job_config, parse_job_args
+from lakebench_ray.lakebench.job import job_layer, job_notes, lakebench_num_files, load_job_config, parse_job_args
 
 from .conftest_s3 import AWS_ENV_VARS_TO_CLEAR
 from .helpers import ROOT
@@ -40,7 +40,20 @@ def test_arguments_map_onto_the_config():
     assert (config.partition.count, config.partition_index()) == (4, 3)
     assert config.ray.num_actors == 2
     assert (config.timestamp_start, config.timestamp_end) == ("2024-03-01", "2024-04-01")
-    assert config.resume is True and config.duration_s == 90
+    assert config.resume is True and config.resume_mismatch == "restart"
+    assert config.duration_s is None  # Lakebench's generator ignores --duration outside --mode continuous
+    assert config.fixed_rows_per_file == 64 * 2**20 // 4200  # Lakebench's formula for 64 MiB files
+    continuous = load_job_config([*BASE, "--mode", "continuous", "--duration", "90"], {})
+    assert continuous.duration_s == 90 and continuous.fixed_rows_per_file == 127_826
+
+
+def test_duration_without_continuous_mode_is_a_note():
+    assert job_notes(parse_job_args([*BASE, "--mode", "batch", "--duration", "1800"], {})) == [
+        "--duration 1800 applies only with --mode continuous (as in Lakebench's generator): "
+        "this --mode batch Job writes the planned files and exits"
+    ]
+    assert job_notes(parse_job_args([*BASE, "--mode", "continuous", "--duration", "1800"], {})) == []
+    assert job_notes(parse_job_args(BASE, {})) == []
 
 
 def test_node_id_argument_wins_over_the_environment():
@@ -130,3 +143,63 @@ def test_the_translations_import_neither_ray_nor_boto3_nor_omegaconf():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'boto3', 'botocore', 'omegaconf'}))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_batch_job_ignores_duration_and_a_resume_over_an_edited_config_starts_over(s3_server, s3_client, s3_bucket):
+    """``--mode batch --duration N`` (what Lakebench renders for sustained pipelines at small
+    scale) writes exactly the planned files; the same Job with ``--resume`` after the user edited
+    the dates exits 0 having rewritten them for the new configuration; every file has the row
+    count of Lakebench's formula."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lakebench_ray.format.parquet import META_FINGERPRINT
+    from lakebench_ray.planning import make_plan
+
+    argv = ["--target-tb", repr(3 / 2**20), "--mode", "batch", "--file-size-mb", "1", "--payload-kb", "1",
+            "--bucket", s3_bucket, "--prefix", "customer/interactions", "--workers", "2", "--duration", "600"]
+    edited = [*argv, "--timestamp-start", "2024-06-01", "--resume"]
+
+    def files() -> dict[str, dict]:
+        found = {}
+        for obj in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="customer/interactions/")["Contents"]:
+            body = s3_client.get_object(Bucket=s3_bucket, Key=obj["Key"])["Body"].read()
+            meta = pq.ParquetFile(pa.BufferReader(body)).metadata
+            found[obj["Key"]] = {"rows": meta.num_rows, "fingerprint": meta.metadata[META_FINGERPRINT.encode()].decode()}
+        return found
+
+    result = run_job(argv, pod_env(s3_server))
+    assert result.returncode == 0, result.stderr
+    assert "--duration 600 applies only with --mode continuous" in result.stdout
+    first = files()
+    plan = make_plan(load_job_config(argv, {}))
+    assert sorted(first) == [f"customer/interactions/part-{i:06d}.parquet" for i in range(plan.files.num_files)]
+    assert plan.files.num_files == 3 and plan.files.rows_per_file == max(1000, 2**20 // 4200)
+    assert {f["rows"] for f in first.values()} == {plan.files.rows_per_file}
+    assert {f["fingerprint"] for f in first.values()} == {plan.fingerprint}
+
+    result = run_job(edited, pod_env(s3_server))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning:" in line]
+    assert len(warnings) == 1 and "of another configuration" in warnings[0] and "starts over" in warnings[0]
+    new_plan = make_plan(load_job_config(edited, {}))
+    assert new_plan.fingerprint != plan.fingerprint
+    second = files()
+    assert sorted(second) == sorted(first)
+    assert {f["fingerprint"] for f in second.values()} == {new_plan.fingerprint}
+    assert {f["rows"] for f in second.values()} == {new_plan.files.rows_per_file}
+
+
+def test_lakebench_rows_per_file_is_selectable_in_any_config():
+    from lakebench_ray.config import load_config
+    from lakebench_ray.planning import make_plan
+
+    plan = make_plan(load_config(None, ["rows_per_file=lakebench", "file_size_mb=1.5", "num_files=2"]))
+    assert plan.files.rows_per_file == max(1000, int(1.5 * 2**20) // 4200) and plan.summary()["rows_per_file_rule"] == "lakebench"
+    assert make_plan(load_config(None, ["rows_per_file=lakebench", "file_size_mb=1"])).files.rows_per_file == 1000
+    assert make_plan(load_config(None, ["rows_per_file=5000"])).summary()["rows_per_file_rule"] == "given"
+    with pytest.raises(ConfigError, match="rows_per_file: expected a whole number, lakebench"):
+        load_config(None, ["rows_per_file=lakebnech"])
+    with pytest.raises(ConfigError, match="resume_mismatch: expected one of refuse, restart"):
+        load_config(None, ["resume_mismatch=ignore"])

@@ -47,6 +47,21 @@ def num_files_for_scale(scale: float, file_size_mb: float) -> int:
     return max(1, math.floor(scale * BYTES_PER_SCALE / (file_size_mb * MIB) + 1e-9))
 
 
+#: ``rows_per_file: lakebench``: rows per file by Lakebench's formula, not calibrated to the size.
+ROWS_LAKEBENCH = "lakebench"
+#: Lakebench's generator sizes files by assuming this many compressed bytes per row.
+LAKEBENCH_BYTES_PER_ROW = 4200
+#: ...and never writes fewer rows than this in a file.
+LAKEBENCH_MIN_ROWS = 1000
+
+
+def lakebench_rows_per_file(file_size_mb: float) -> int:
+    """Rows per file as Lakebench's own generator counts them: whole bytes of the target size
+    over its fixed bytes per row, at least 1,000 (so every Lakebench figure counted in rows is
+    the same here, whatever size the files come out)."""
+    return max(LAKEBENCH_MIN_ROWS, int(file_size_mb * MIB) // LAKEBENCH_BYTES_PER_ROW)
+
+
 def estimated_row_bytes(payload_bytes: int) -> int:
     """Uncompressed in-memory bytes of a row, for sizing row groups (hex doubles the payload)."""
     return 2 * payload_bytes + 600

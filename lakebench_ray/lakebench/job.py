@@ -10,16 +10,24 @@ validated, checkpointed and reported like any other.
 
 The translation (Lakebench's documented contract on the left):
 
-* file count ``max(1, int(target_tb * 2**40 / (file_size_mb * 2**20)))`` -> ``num_files``;
+* file count ``max(1, int(int(target_tb * 2**40) / (file_size_mb * 2**20)))`` -> ``num_files``;
+* rows per file: Lakebench's ``max(1000, file bytes // 4200)`` (``rows_per_file: lakebench``), so
+  every figure counted in rows is Lakebench's;
 * ``--node-id`` (default ``JOB_COMPLETION_INDEX``) of ``--total-nodes`` -> ``partition``: this pod
   writes the ids with ``id % total_nodes == node_id``;
 * ``--workers`` -> that many generator actors on a Ray started inside the pod (or the cluster in
   ``RAY_ADDRESS``); inside the pod they share its CPUs when there are more workers than CPUs;
 * ``--mode continuous`` -> as many actors as the Ray the pod runs has CPUs (``batch`` and
   ``sequential`` use ``--workers``); the mode never changes the data;
-* ``--duration S`` -> sustained mode: after the planned files, new ids
-  ``total_files + cycle * total_nodes + node_id`` until ``S`` seconds have passed;
+* ``--duration S`` with ``--mode continuous`` -> sustained mode: after the planned files, new ids
+  ``total_files + cycle * total_nodes + node_id`` until ``S`` seconds have passed. With another
+  mode Lakebench's generator ignores it, and so does this (with a note): a batch Job writes
+  exactly the planned files;
 * ``--resume`` -> skip the ids in this pod's checkpoint (kept in the bucket, so it outlives the pod).
+  A checkpoint of another configuration (the user edited dates or scale) makes this pod's share
+  start over, with a warning, rather than fail: a Job cannot pass ``resume=false``, and under
+  ``restartPolicy: OnFailure`` a refusal would fail every restart. A newer pyarrow is not another
+  configuration: rows per file do not depend on it, and recorded sizes are reused.
 
 Exit status: 0 only when every file of this pod was written; 2 for arguments this contract does
 not have (one line on stderr), 1 for any other failure.
@@ -34,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 from .. import layout
+from ..core.plan import ROWS_LAKEBENCH
 from ..errors import ConfigError, UsageError
 
 #: Where the job's settings come from, in error messages.
@@ -42,8 +51,9 @@ MODES = ("batch", "sequential", "continuous")
 
 
 def lakebench_num_files(target_tb: float, file_size_mb: float) -> int:
-    """The number of files Lakebench's generator makes for a target size in TiB."""
-    return max(1, int(target_tb * 2**40 / (file_size_mb * 2**20)))
+    """The number of files Lakebench's generator makes for a target size in TiB (the target is
+    truncated to whole bytes first, as Lakebench does)."""
+    return max(1, int(int(target_tb * 2**40) / (file_size_mb * 2**20)))
 
 
 @dataclass(frozen=True)
@@ -186,6 +196,17 @@ def pod_cpus() -> int:
     return max(1, int(cpus))
 
 
+def job_notes(args: JobArgs) -> list[str]:
+    """One line for each argument that Lakebench's generator accepts and then ignores."""
+    notes = []
+    if args.duration is not None and args.mode != "continuous":
+        notes.append(
+            f"--duration {args.duration:g} applies only with --mode continuous (as in Lakebench's generator): "
+            f"this --mode {args.mode} Job writes the planned files and exits"
+        )
+    return notes
+
+
 def job_layer(args: JobArgs, environ: Mapping[str, str] | None = None, cpus: int | None = None) -> dict[str, Any]:
     """The configuration keys the job's arguments stand for (merged by ``load_config``)."""
     env = os.environ if environ is None else environ
@@ -196,8 +217,11 @@ def job_layer(args: JobArgs, environ: Mapping[str, str] | None = None, cpus: int
         "payload_kb": args.payload_kb,
         "seed": args.seed,
         "dirty_ratio": args.dirty_ratio,
+        "rows_per_file": ROWS_LAKEBENCH,
         "resume": args.resume,
-        "duration_s": args.duration,
+        # A pod's restart must not crash-loop on a checkpoint its edited configuration replaced.
+        "resume_mismatch": "restart",
+        "duration_s": args.duration if args.mode == "continuous" else None,
         # Lakebench creates its buckets at deploy time; creating a missing one costs nothing.
         "output": {"uri": uri, "prefix": args.prefix.strip("/"), "create_bucket": True},
         "partition": {"count": args.total_nodes, "index": args.node_id if args.node_id is not None else 0},
@@ -230,4 +254,4 @@ def load_job_config(argv: Sequence[str], environ: Mapping[str, str] | None = Non
     return load_config(None, overrides, layers=[(SOURCE, job_layer(args, environ))])
 
 
-__all__ = ["JobArgs", "build_parser", "job_layer", "lakebench_num_files", "load_job_config", "parse_job_args", "pod_cpus"]
+__all__ = ["JobArgs", "build_parser", "job_layer", "job_notes", "lakebench_num_files", "load_job_config", "parse_job_args", "pod_cpus"]

@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import logging
 import secrets
+import sys
 import time
 
 from .. import layout
@@ -170,7 +171,17 @@ def start(store: Store, prefix: str, key: str, plan: RunPlan, config, say, fence
             say(f"{plan.files.rows_per_file:,} rows per file as recorded in {plan.recorded_in} "
                 f"(measured here: {measured.files.rows_per_file:,})")
     checkpoint = Checkpoint(store, key, plan.fingerprint, sizing=plan.sizing(config), fence=fence)
-    recorded = checkpoint.load(config.resume)
+    try:
+        recorded = checkpoint.load(config.resume)
+    except CheckpointMismatchError:
+        # A Kubernetes Job cannot pass resume=false: refusing would fail every restart of the pod.
+        if config.resume_mismatch != "restart":
+            raise
+        found = (load_document(store, key) or {}).get("fingerprint")
+        print(f"lakebench-ray: warning: checkpoint {store.describe(key)} is of another configuration "
+              f"(fingerprint {found}, this run {plan.fingerprint}): this partition starts over, "
+              "overwriting its files as they are generated again", file=sys.stderr, flush=True)
+        recorded = {}
     kept, dropped = confirm(recorded, store.stat_all(prefix), prefix) if recorded else ({}, {})
     if dropped:
         shown = ", ".join(f"{layout.file_name(i)} ({why})" for i, why in list(dropped.items())[:5])
