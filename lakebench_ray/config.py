@@ -311,14 +311,24 @@ def load_config(
     path: str | os.PathLike | None = None,
     overrides: Sequence[str] = (),
     *,
+    lakebench_config: str | os.PathLike | None = None,
     layers: Sequence[tuple[str, Mapping[str, Any]]] = (),
 ) -> Config:
     """Build the validated, frozen configuration of a run.
 
+    ``lakebench_config`` is a Lakebench config file, translated and merged as
+    ``--lakebench-config`` is (after ``path``, before ``overrides``); its inline S3 keys, if any,
+    go to this process's environment, where boto3 and the local Ray workers find them.
     ``layers`` are ``(source, nested mapping)`` pairs merged after the file and before the
     overrides: another tool's settings translated into these keys (a Lakebench config, the
     Lakebench job's arguments) are checked here like everything else, and errors name ``source``.
     """
+    if lakebench_config is not None:
+        from .lakebench.config_file import read_lakebench_config
+
+        settings = read_lakebench_config(lakebench_config)
+        settings.apply_credentials()
+        layers = [(settings.source, settings.layer), *layers]
     merged = _mergeable(OmegaConf.structured(Config))
     if path is not None:
         file = config_file(path)
