@@ -31,6 +31,14 @@ class OutputConfig:
     uri: str = "./lakebench-data/bronze"
     prefix: str = "customer/interactions"
     create_bucket: bool = False
+    #: Data files under the prefix that this run's plan does not make (another size, another
+    #: configuration, leftovers): ``refuse`` the run, ``replace`` them (deleted once this run's
+    #: files are complete) or ``keep`` them (the report and verify name them).
+    existing: str = "refuse"
+
+
+#: What a run may do with data files outside its plan (``output.existing``).
+EXISTING_POLICIES = ("refuse", "replace", "keep")
 
 
 #: S3Options's own defaults: the ``s3`` keys that the environment cannot set default to them.
@@ -419,6 +427,8 @@ def validate(config: Config) -> None:
             f"partition.index: must be between 0 and partition.count-1 ({config.partition.count - 1}), got {index}"
         )
     layout.check_output_uri(config.output.uri)
+    if config.output.existing not in EXISTING_POLICIES:
+        raise ConfigError(f"output.existing: {config.output.existing!r} is not one of {', '.join(EXISTING_POLICIES)}")
     if config.timestamp_live and config.duration_s is None:
         raise ConfigError("timestamp_live: only sustained runs make live files: set duration_s too")
     _check_prefix(config.output.prefix)

@@ -41,6 +41,10 @@ class LeaseLost(LakebenchError):
     """This run's lease was taken over (it stopped renewing for longer than the lease lasts)."""
 
 
+class PrefixNotOwned(LakebenchError):
+    """The data prefix holds data files this run's plan does not make (``output.existing``)."""
+
+
 class ClusterError(LakebenchError):
     """Ray cannot be joined, or cannot ever run the run's actors."""
 

@@ -23,7 +23,7 @@ from .core.plan import ROWS_LAKEBENCH, estimated_row_bytes
 from .errors import ConfigError
 from .format import calibrate
 from .format.parquet import META_FINGERPRINT, META_ROWS_PER_FILE
-from .layout import control_dir, file_key, is_s3, parse_file_name
+from .layout import control_dir, file_key, in_partition, is_hidden, is_s3, parse_file_name
 from .sinks.s3 import MAX_PARTS
 from .sinks.s3.options import parse_s3_uri
 
@@ -122,6 +122,30 @@ class RunPlan:
             "bucket": bucket,
             "prefix": prefix,
         }
+
+    def outside(self, keys, prefix: str, *, past_plan_ok: bool = False) -> list[str]:
+        """The data files among ``keys`` (one listing of ``prefix``, keys relative to the store's
+        root) that are not this plan's: names that are no data file name, and files numbered past
+        the plan (a bigger run's) or of this partition's ids but never planned. Hidden paths
+        (control files, temp files) and other partitions' planned files are nobody's concern here.
+        ``past_plan_ok``: files past the plan are a sustained run's (``duration_s``), not foreign.
+        Names relative to ``prefix``, sorted. What a run refuses or replaces, and what verify
+        calls extra."""
+        prefix = prefix.strip("/")
+        planned, count, index = set(self.file_ids), self.partition_count, self.partition_index
+        found = []
+        for key in sorted(keys):
+            relative = key[len(prefix) + 1 :] if prefix else key
+            if is_hidden(relative):
+                continue
+            file_id = parse_file_name(relative)  # None too for a nested path or a malformed name
+            if file_id is None:
+                found.append(relative)
+            elif file_id in planned or (past_plan_ok and file_id >= self.files.num_files):
+                continue
+            elif file_id >= self.files.num_files or in_partition(file_id, count, index):
+                found.append(relative)
+        return found
 
     def sizing(self, config: Config) -> dict:
         """What a checkpoint records so that a later run or ``verify`` takes the sizes from it

@@ -27,7 +27,9 @@ The translation (Lakebench's documented contract on the left):
   A checkpoint of another configuration (the user edited dates or scale) makes this pod's share
   start over, with a warning, rather than fail: a Job cannot pass ``resume=false``, and under
   ``restartPolicy: OnFailure`` a refusal would fail every restart. A newer pyarrow is not another
-  configuration: rows per file do not depend on it, and recorded sizes are reused.
+  configuration: rows per file do not depend on it, and recorded sizes are reused;
+* data files under the prefix that the job's plan does not make are left there, as Lakebench's
+  pods leave them (``output.existing=keep``), with a warning naming them.
 
 Exit status: 0 only when every file of this pod was written; 2 for arguments this contract does
 not have (one line on stderr), 1 for any other failure.
@@ -223,7 +225,8 @@ def job_layer(args: JobArgs, environ: Mapping[str, str] | None = None, cpus: int
         "resume_mismatch": "restart",
         "duration_s": args.duration if args.mode == "continuous" else None,
         # Lakebench creates its buckets at deploy time; creating a missing one costs nothing.
-        "output": {"uri": uri, "prefix": args.prefix.strip("/"), "create_bucket": True},
+        # Its pods overwrite their own files and leave the rest: kept, with a warning naming them.
+        "output": {"uri": uri, "prefix": args.prefix.strip("/"), "create_bucket": True, "existing": "keep"},
         "partition": {"count": args.total_nodes, "index": args.node_id if args.node_id is not None else 0},
     }
     if args.timestamp_start:

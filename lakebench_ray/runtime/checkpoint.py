@@ -156,7 +156,8 @@ class Checkpoint:
         self._last_flush = time.monotonic()
 
 
-def start(store: Store, prefix: str, key: str, plan: RunPlan, config, say, fence=None) -> tuple[RunPlan, dict[int, dict]]:
+def start(store: Store, prefix: str, key: str, plan: RunPlan, config, say, fence=None,
+          listing: dict[str, ObjectStat] | None = None) -> tuple[RunPlan, dict[int, dict]]:
     """Start a run's checkpoint, before any file is written; returns the run's plan and the
     files to skip.
 
@@ -164,15 +165,17 @@ def start(store: Store, prefix: str, key: str, plan: RunPlan, config, say, fence
     would measure other sizes does not turn the checkpoint into "another configuration"); then
     the checkpoint is loaded (refusing another configuration's), only the recorded files still
     there as written are kept (one listing: size and version tag), and that is saved with this
-    run's fingerprint and sizes."""
+    run's fingerprint and sizes. Recorded files outside this plan (a bigger run's) are not this
+    run's: never kept nor recorded again. ``listing``: the driver's one listing of the prefix."""
     if config.resume:
         measured, plan = plan, with_recorded_sizes(plan, config, store, prefix)
         if plan.files.rows_per_file != measured.files.rows_per_file:
             say(f"{plan.files.rows_per_file:,} rows per file as recorded in {plan.recorded_in} "
                 f"(measured here: {measured.files.rows_per_file:,})")
     checkpoint = Checkpoint(store, key, plan.fingerprint, sizing=plan.sizing(config), fence=fence)
+    planned = set(plan.file_ids)
     try:
-        recorded = checkpoint.load(config.resume)
+        recorded = {i: r for i, r in checkpoint.load(config.resume).items() if i in planned}
     except CheckpointMismatchError:
         # A Kubernetes Job cannot pass resume=false: refusing would fail every restart of the pod.
         if config.resume_mismatch != "restart":
@@ -182,7 +185,9 @@ def start(store: Store, prefix: str, key: str, plan: RunPlan, config, say, fence
               f"(fingerprint {found}, this run {plan.fingerprint}): this partition starts over, "
               "overwriting its files as they are generated again", file=sys.stderr, flush=True)
         recorded = {}
-    kept, dropped = confirm(recorded, store.stat_all(prefix), prefix) if recorded else ({}, {})
+    if recorded and listing is None:
+        listing = store.stat_all(prefix)
+    kept, dropped = confirm(recorded, listing, prefix) if recorded else ({}, {})
     if dropped:
         shown = ", ".join(f"{layout.file_name(i)} ({why})" for i, why in list(dropped.items())[:5])
         more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""

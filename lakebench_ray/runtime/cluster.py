@@ -1,21 +1,25 @@
 """Finding and joining Ray, and checking the cluster can ever hold a generator actor.
 
 ``ray.init`` left to itself waits minutes on a stale ``ray_current_cluster`` file (a head that
-died), ends attaching to a foreign Ray in a deep ``RaySystemError``, and a pool whose actor fits
-on no node waits forever. Here each of those becomes one line, in seconds, saying what to do.
+died), hangs for good on a port that accepts TCP but is not Ray (a web server, the dashboard),
+ignoring SIGINT and SIGTERM while it blocks in C++, ends attaching to a foreign Ray in a deep
+``RaySystemError``, and a pool whose actor fits on no node waits forever. Here each of those
+becomes one line, in seconds, saying what to do; the address must answer Ray's handshake
+(gRPC over HTTP/2) first, and the join itself is bounded and gives way to a signal.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
 import os
 import socket
 import sys
-import tempfile
+import threading
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import ray
 
@@ -34,18 +38,70 @@ _PRIVATE = "set ray.address=local to start a private Ray for this run"
 def _split(address: str) -> tuple[str, int] | None:
     target = address.split("://", 1)[-1].rstrip("/")
     host, _, port = target.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
         return None
     return host, int(port)
 
 
-def _answers(host: str, port: int) -> Optional[str]:
-    """None when something accepts a TCP connection there, else the reason."""
+#: What an HTTP/2 client sends first (RFC 9113 3.4): the preface and an empty SETTINGS frame.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_SETTINGS = 4
+
+
+class _NotRay(Exception):
+    """Something answers at the address, but not as Ray."""
+
+
+def _handshake(host: str, port: int, stop: Callable[[], None], timeout_s: float | None = None) -> Optional[str]:
+    """None when a gRPC server answers there (Ray's GCS and its client server are gRPC: they
+    answer an HTTP/2 preface with a SETTINGS frame), else why not. Raises :class:`_NotRay` when
+    something else answers (a web server, a silent port), since joining it would hang.
+    Bounded by ``timeout_s`` for the connection and again for the answer; ``stop`` is called
+    every 0.2 s and raises to give up (a signal)."""
+    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
     try:
-        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
-        return None
+        sock = socket.create_connection((host, port), timeout=timeout_s)
     except OSError as exc:
         return exc.strerror or type(exc).__name__
+    with sock:
+        got = b""
+        deadline = time.monotonic() + timeout_s
+        try:
+            sock.sendall(_H2_PREFACE)
+            sock.settimeout(0.2)
+            while len(got) < 9 and time.monotonic() < deadline:
+                stop()
+                try:
+                    chunk = sock.recv(64)
+                except socket.timeout:
+                    continue
+                if not chunk:
+                    break
+                got += chunk
+        except OSError as exc:
+            raise _NotRay(f"it accepts connections but drops them ({exc.strerror or type(exc).__name__})") from None
+    if len(got) >= 9 and got[3] == _SETTINGS:
+        return None
+    if got.startswith(b"HTTP/"):
+        status = got.split(b"\r\n", 1)[0].decode("latin-1")[:60]
+        raise _NotRay(f"it answers HTTP ({status}): a web server such as Ray's dashboard, not Ray's GCS port")
+    if not got:
+        if time.monotonic() >= deadline:
+            raise _NotRay(f"it accepts connections but sends nothing within {timeout_s:g}s")
+        raise _NotRay("it accepts connections and closes them without a word")
+    raise _NotRay(f"it answers something else ({got[:16]!r})")
+
+
+def _check_answers(host: str, port: int, stop, unreachable: Callable[[str], ConfigError], what: str) -> None:
+    try:
+        reason = _handshake(host, port, stop)
+    except _NotRay as exc:
+        raise ConfigError(
+            f"{what} {host}:{port} is not a Ray head: {exc}; give the GCS address (HOST:6379 by default, as "
+            f"`ray start --head` prints it), or {_PRIVATE}"
+        ) from None
+    if reason is not None:
+        raise unreachable(reason)
 
 
 def address_file() -> str:
@@ -55,10 +111,10 @@ def address_file() -> str:
     return get_ray_address_file(None)
 
 
-def resolve_address(configured: Optional[str]) -> Optional[str]:
-    """The address to pass to ``ray.init`` after checking it answers: ``"local"`` (a private
-    Ray), ``"auto"``, ``None`` (Ray's default: the recorded head, else a new local Ray) or an
-    address. Raises a one-line :class:`ConfigError` for what would otherwise hang."""
+def resolve_address(configured: Optional[str], stop: Callable[[], None] = lambda: None) -> Optional[str]:
+    """The address to pass to ``ray.init`` after checking it answers as Ray: ``"local"`` (a
+    private Ray), ``"auto"``, ``None`` (Ray's default: the recorded head, else a new local Ray) or
+    an address. Raises a one-line :class:`ConfigError` for what would otherwise hang."""
     address = configured or os.environ.get("RAY_ADDRESS") or None
     if address == "local":
         return address
@@ -70,39 +126,65 @@ def resolve_address(configured: Optional[str]) -> Optional[str]:
         except OSError:
             return address  # no recorded head: Ray starts a local one (None) or looks for one ("auto")
         where = _split(recorded)
-        reason = "not HOST:PORT" if where is None else _answers(*where)
-        if reason is not None:
-            raise ConfigError(
+
+        def stale(reason: str) -> ConfigError:
+            return ConfigError(
                 f"the Ray head recorded in {path} ({recorded}) does not answer ({reason}): it is stale, "
                 f"from a Ray that stopped; start that Ray again, delete the file, or {_PRIVATE}"
             )
+
+        if where is None:
+            raise stale("not HOST:PORT")
+        _check_answers(*where, stop, stale, f"the Ray head recorded in {path},")
         return address
     where = _split(address)
     if where is None:
         raise ConfigError(f"ray.address: '{address}' is not HOST:PORT (the GCS address, e.g. 10.0.0.5:6379), 'auto' or 'local'")
-    reason = _answers(*where)
-    if reason is not None:
-        raise ConfigError(f"cannot reach Ray at {where[0]}:{where[1]} ({reason}): check ray.address or RAY_ADDRESS, or {_PRIVATE}")
+    _check_answers(*where, stop, lambda reason: ConfigError(
+        f"cannot reach Ray at {where[0]}:{where[1]} ({reason}): check ray.address or RAY_ADDRESS, or {_PRIVATE}"
+    ), "ray.address")
     return address
 
 
 @contextlib.contextmanager
-def _stderr_to(file):
-    """Send file descriptor 2 to ``file`` for a while: Ray's C++ core logs there directly (a
-    foreign cluster means a retry warning a second for ~20 s), which a Python handler cannot catch."""
+def _stderr_tee():
+    """Pass file descriptor 2 through a pipe while Ray starts: Ray's C++ core logs there directly,
+    which a Python handler cannot catch. Everything still reaches stderr (never out of sight, no
+    file left behind); the last lines are kept for the one-line error. Yields a function that
+    returns Ray's last message."""
     sys.stderr.flush()
+    tail: collections.deque[bytes] = collections.deque(maxlen=40)
     try:
         saved = os.dup(2)
-    except OSError:  # no stderr at all (a daemon): nothing to keep clean
-        yield
+        read_fd, write_fd = os.pipe()
+    except OSError:  # no stderr at all (a daemon): nothing to pass on
+        yield lambda: ""
         return
+
+    def pump() -> None:
+        # Until every holder of the pipe's write end closed it (Ray's processes may inherit it).
+        pending = b""
+        with os.fdopen(read_fd, "rb", buffering=0) as source:
+            while chunk := source.read(65536):
+                view = memoryview(chunk)
+                while view:
+                    try:
+                        view = view[os.write(saved, view):]
+                    except OSError:
+                        break
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()[-4096:]
+                tail.extend(line for line in lines if line.strip())
+        os.close(saved)
+
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    threading.Thread(target=pump, name="lakebench-ray-stderr", daemon=True).start()
     try:
-        os.dup2(file.fileno(), 2)
-        yield
+        yield lambda: _last_message([line.decode(errors="replace") for line in tail])
     finally:
         sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+        os.dup2(saved, 2)  # the pipe's write end at fd 2 closes; the pump ends at its EOF
 
 
 @contextlib.contextmanager
@@ -121,44 +203,60 @@ def _keep_sigterm_handler():
         utils.set_sigterm_handler = original
 
 
-def _last_message(path: str) -> str:
+def _last_message(lines: list[str]) -> str:
     """The text of the last warning or error line Ray's core logged (``[time W pid tid] file:line: text``)."""
-    try:
-        with open(path, errors="replace") as handle:
-            lines = [line.strip() for line in handle if line.strip()]
-    except OSError:
-        return ""
+    lines = [line.strip() for line in lines if line.strip()]
     for line in reversed(lines):
         if line.startswith("[") and "] " in line:
             return line.split("] ", 1)[1].split(": ", 1)[-1][:200]
     return lines[-1][:200] if lines else ""
 
 
-def connect(configured: Optional[str]) -> bool:
-    """Join (or start) Ray; returns whether this call started it, and so must stop it."""
+#: How long joining (or starting) Ray may take, in seconds, before the run gives up.
+JOIN_TIMEOUT_S = 120.0
+
+
+def connect(configured: Optional[str], *, stop: Callable[[], None] = lambda: None,
+            timeout_s: float = JOIN_TIMEOUT_S) -> bool:
+    """Join (or start) Ray; returns whether this call started it, and so must stop it.
+
+    ``ray.init`` blocks in C++ where no signal reaches Python, so it runs in a thread while this
+    one waits: ``stop`` (called every 0.1 s) raises to give up on a signal, and after
+    ``timeout_s`` the run gives up with one line. The address is checked first (it answers as
+    Ray, see :func:`resolve_address`), so a port that is not Ray is refused in seconds."""
     if ray.is_initialized():
         return False
-    address = resolve_address(configured)
-    with tempfile.NamedTemporaryFile(prefix="lakebench-ray-init-", suffix=".log", delete=False) as log_file:
+    address = resolve_address(configured, stop)
+    where = address or "the local Ray"
+    outcome: dict = {}
+
+    def join() -> None:
         try:
-            with _stderr_to(log_file), _keep_sigterm_handler():
-                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
-        except Exception as exc:  # noqa: BLE001 - Ray raises many types here (version mismatch, timeouts)
-            text = " ".join(str(exc).split()) or type(exc).__name__
-            said = _last_message(log_file.name)
-            where = address or "the local Ray"
-            kept = f"; Ray's messages are in {log_file.name}" if said else ""
-            raise ClusterError(
-                f"cannot join Ray at {where} ({said or text[:300]}){kept}: is it a Ray of this environment (same "
-                f"Ray and Python versions, same authentication: RAY_AUTH_MODE, RAY_AUTH_TOKEN)? Otherwise {_PRIVATE}"
-            ) from None
-    # Joined: whatever Ray said on the way belongs on stderr after all.
-    with open(log_file.name, "rb") as said:
-        text = said.read()
-    os.unlink(log_file.name)
-    if text:
-        sys.stderr.buffer.write(text) if hasattr(sys.stderr, "buffer") else sys.stderr.write(text.decode(errors="replace"))
-        sys.stderr.flush()
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+        except BaseException as exc:  # noqa: BLE001 - Ray raises many types here (version mismatch, timeouts)
+            outcome["error"] = exc
+
+    with _stderr_tee() as said, _keep_sigterm_handler():
+        joining = threading.Thread(target=join, name="lakebench-ray-join", daemon=True)
+        joining.start()
+        deadline = time.monotonic() + timeout_s
+        while joining.is_alive():
+            joining.join(0.1)
+            if joining.is_alive():
+                stop()
+                if time.monotonic() >= deadline:
+                    raise ClusterError(
+                        f"joining Ray at {where} did not finish within {timeout_s:g}s ({said() or 'no message from Ray'}): "
+                        f"is it a Ray of this environment, and is it up? Otherwise {_PRIVATE}"
+                    )
+        message = said()
+    exc = outcome.get("error")
+    if exc is not None:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise ClusterError(
+            f"cannot join Ray at {where} ({message or text[:300]}): is it a Ray of this environment (same "
+            f"Ray and Python versions, same authentication: RAY_AUTH_MODE, RAY_AUTH_TOKEN)? Otherwise {_PRIVATE}"
+        )
     return True
 
 

@@ -6,12 +6,11 @@ its size and CRC32; the loyalty table is shared once through the object store, a
 
 from __future__ import annotations
 
-import logging
-
 import ray
 
 from ..core import GenParams, build_loyalty_table
 from ..planning import RunPlan
+from . import cluster
 
 
 def _regenerate(params: dict, loyalty, file_id: int):
@@ -25,9 +24,8 @@ def regenerate_on_ray(address: str | None):
     cluster at ``address`` (joined if needed, and left as found)."""
 
     def regenerate(plan: RunPlan, ids: list[int]) -> dict[int, tuple[int, str]]:
-        own = not ray.is_initialized()
-        if own:
-            ray.init(address=address, logging_level=logging.WARNING)
+        # Checked and bounded as a run joins: a port that is not Ray is refused in seconds.
+        own = cluster.connect(address)
         try:
             loyalty = ray.put(build_loyalty_table(plan.params.seed, plan.params.customer_id_max))
             task = ray.remote(num_cpus=1, max_retries=3)(_regenerate)

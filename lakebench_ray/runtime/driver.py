@@ -15,7 +15,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ..config import Config
 from ..core import build_loyalty_table
 from .. import layout
-from ..errors import GenerationFailed, Interrupted
+from ..errors import GenerationFailed, Interrupted, PrefixNotOwned
 from ..lease import Lease
 from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
@@ -121,9 +121,10 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
     run = _Run(config, out, signals)
     # The storage is checked before Ray is joined or started: a wrong endpoint, bucket, credential
     # or directory is refused in the seconds it takes to ask, not after a Ray start.
-    run.store.preflight()
+    # Both bounded, and both give way to SIGINT/SIGTERM within a fraction of a second.
+    signals.run(run.store.preflight, f"checking {run.store.describe(run.prefix)}")
     # Joining Ray puts Ray's own SIGTERM handler in place of ours: installed again right after.
-    run.own_ray = cluster.connect(config.ray.address)
+    run.own_ray = cluster.connect(config.ray.address, stop=lambda: signals.stop_if_requested("joining Ray"))
     signals.install()
     try:
         run.prepare()
@@ -158,6 +159,7 @@ class _Run:
         self.checkpoint_actor = None
         self.saved = False  # the checkpoint has had its last save: nothing more to save on the way out
         self.done_before: dict[int, dict] = {}
+        self.outside: list[str] = []  # data files under the prefix that this plan does not make
         self.todo: list[int] = []
         self.results: list[FileResult] = []
 
@@ -182,10 +184,14 @@ class _Run:
                            ttl_s=config.checkpoint.lease_ttl_s).acquire(
             note=self.say, stop=lambda: self._stop_if_asked(0))
         self.lease.start_renewing()
+        # The prefix listed once, under the lease: what is there and not of this plan is refused,
+        # or replaced or kept as output.existing says, before anything is written.
+        listing = store.stat_all(prefix)
+        self._own_prefix(listing)
         # Checked against this config before any work: a mismatch stops the run, and nothing is
         # ever written over a foreign checkpoint; saved with this run's fingerprint before any file.
         self.plan, self.done_before = checkpoints.start(store, prefix, self.key, plan, config, self.say,
-                                                        fence=self.lease.confirm)
+                                                        fence=self.lease.confirm, listing=listing)
         plan, done_before = self.plan, self.done_before
         if self.signals.requested:
             raise _interrupted(self.signals, len(done_before), len(plan.file_ids), saved=True)
@@ -236,6 +242,34 @@ class _Run:
                              on_actors=self._on_actors, want_actors=_autoscaler_request(config.ray.cpus_per_actor),
                              should_stop=lambda: self.signals.requested, outage=outage_gate(store, prefix, self.budget),
                              on_note=self.note)
+
+    def _own_prefix(self, listing) -> None:
+        """A run's "done" must describe what readers of the prefix see: data files outside the
+        plan (a bigger run's, another configuration's, leftovers) are refused in one line unless
+        ``output.existing`` says to replace or keep them."""
+        self.outside = outside = self.plan.outside(listing, self.prefix, past_plan_ok=self.config.duration_s is not None)
+        if not outside:
+            return
+        where, policy = self.store.describe(self.prefix), self.config.output.existing
+        shown = ", ".join(outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
+        if policy == "refuse":
+            raise PrefixNotOwned(
+                f"{where} holds {len(outside)} data file(s) this run would not write ({shown}: another size, "
+                f"another configuration or leftovers): write to another output.uri or output.prefix, or set "
+                "output.existing=replace (delete them once this run's files are complete) or output.existing=keep"
+            )
+        if policy == "keep":
+            print(f"lakebench-ray: warning: {len(outside)} data file(s) outside this run's plan stay in {where} "
+                  f"(output.existing=keep): {shown}; readers of the prefix see them too", file=self.out, flush=True)
+        else:
+            self.say(f"{len(outside)} data file(s) outside this run's plan in {where} ({shown}) will be deleted "
+                     "once this run's files are complete (output.existing=replace)")
+
+    def _replace_outside(self) -> None:
+        """Delete the files outside the plan (``output.existing=replace``), under the lease."""
+        self.lease.confirm()
+        for name in self.outside:
+            self.store.delete(f"{self.prefix}/{name}" if self.prefix else name)
 
     def _local_checkpoint(self) -> Checkpoint:
         checkpoint = Checkpoint(self.store, self.key, self.plan.fingerprint, every_files=self.every[0],
@@ -315,6 +349,8 @@ class _Run:
         # run whose lease was taken over since its last renewal stops here with one line.
         storage_step(store, budget, "saving the checkpoint", self.recorder.flush, stop_late)
         self.saved = True
+        if self.outside and self.config.output.existing == "replace" and not failed:
+            storage_step(store, budget, "deleting files outside the plan", self._replace_outside, stop_late)
         self._retire_checkpoint_actor()  # its last save is done; one left per run would pile up in a notebook
         self.progress.close()
         report = Report.from_results(
@@ -328,6 +364,9 @@ class _Run:
             generation_seconds=self.generation_seconds,
             retries=self.progress.retries,
         )
+        if self.outside and (self.config.output.existing == "keep" or not failed):
+            report.outside_plan = {"policy": self.config.output.existing, "count": len(self.outside),
+                                   "files": self.outside}
         report_name = report_key(prefix, plan.partition_count, plan.partition_index)
 
         def write_report() -> None:

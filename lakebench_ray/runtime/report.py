@@ -29,6 +29,9 @@ class Report:
     failed: list
     files: list
     finished_at: str = ""
+    #: Data files under the prefix outside the plan, as ``output.existing`` had them treated:
+    #: ``{"policy": "keep" | "replace", "count": n, "files": [names]}`` ({} when there were none).
+    outside_plan: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_results(cls, *, config: dict, plan: dict, files_planned: int, files_skipped: int,
@@ -62,8 +65,11 @@ class Report:
         return json.dumps(dataclasses.asdict(self), indent=1)
 
     def summary_line(self) -> str:
+        outside = self.outside_plan
+        what = {"keep": "left there (output.existing=keep)", "replace": "deleted (output.existing=replace)"}
+        tail = f"; {outside['count']} files outside the plan {what[outside['policy']]}" if outside else ""
         return (
             f"done: {self.files_written} files written ({self.files_skipped} already done), "
             f"{self.rows:,} rows, {self.bytes / 1e9:.2f} GB in {self.seconds:.1f}s "
-            f"({self.throughput_mb_s:.0f} MB/s while generating), {self.retries} retries"
+            f"({self.throughput_mb_s:.0f} MB/s while generating), {self.retries} retries{tail}"
         )

@@ -52,6 +52,36 @@ class StopSignals:
             if sig not in self._saved and previous is not self._handle:
                 self._saved[sig] = previous
 
+    def stop_if_requested(self, what: str) -> None:
+        """Raise :class:`~lakebench_ray.errors.Interrupted` once a signal came (``what``: the
+        step it stops, for the message)."""
+        if self.signum is not None:
+            from ..errors import Interrupted
+
+            raise Interrupted(f"stopped by {self.name} while {what}: nothing written", self.signum)
+
+    def run(self, step, what: str, poll_s: float = 0.1):
+        """``step()`` in a worker thread while this one answers signals: a step that blocks
+        where no signal reaches Python (a socket that never answers) still gives way within
+        ``poll_s``. The step's result, or its exception; left running (a daemon) when stopped."""
+        outcome: dict = {}
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                outcome["value"] = step()
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="lakebench-step", daemon=True).start()
+        while not done.wait(poll_s):
+            self.stop_if_requested(what)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("value")
+
     def __enter__(self) -> "StopSignals":
         self.install()
         return self

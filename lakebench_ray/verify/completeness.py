@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import json
 from typing import Optional
 
 import pyarrow as pa
@@ -14,7 +15,7 @@ import pyarrow.parquet as pq
 from .. import layout
 from ..core import SCHEMA
 from ..format.parquet import META_VERSION, file_metadata
-from ..layout import file_key, file_name, in_partition, parse_file_name
+from ..layout import file_key, file_name, in_partition, parse_file_name, report_key
 from ..errors import LakebenchError
 from ..planning import RunPlan
 from ..sinks import Store
@@ -192,6 +193,17 @@ def _cap(items: list, limit: int = 5) -> str:
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
+def _kept_by_the_run(store: Store, prefix: str, plan: RunPlan) -> set[str]:
+    """The files outside the plan that the run's report says it left there (``output.existing:
+    keep``), so verify names them as such rather than as strangers."""
+    try:
+        report = json.loads(store.get_bytes(report_key(prefix, plan.partition_count, plan.partition_index)) or b"{}")
+        outside = report.get("outside_plan") or {}
+        return {str(name) for name in outside.get("files", ())} if outside.get("policy") == "keep" else set()
+    except (ValueError, TypeError, AttributeError, RecursionError):
+        return set()
+
+
 def check_completeness(
     store: Store,
     prefix: str,
@@ -214,20 +226,16 @@ def check_completeness(
         return in_partition(file_id, count, index)
 
     listing = store.list(prefix)
+    # Past the plan, in sustained mode: this partition's are checked, other partitions' skipped.
+    extra = plan.outside(listing, prefix, past_plan_ok=allow_extra_ids)
     present: dict[int, FileCheck] = {}
-    extra: list[str] = []
     for key, size in sorted(listing.items()):
         relative = key[len(prefix) + 1 :] if prefix else key
-        if is_hidden(relative):
-            continue
-        file_id = parse_file_name(relative)  # None too for e.g. more than six digits for a small id
-        if file_id is None:
-            extra.append(relative)
-        elif file_id in planned_set or (allow_extra_ids and file_id >= plan.files.num_files and ours(file_id)):
+        file_id = None if is_hidden(relative) else parse_file_name(relative)
+        if file_id is not None and (file_id in planned_set or (allow_extra_ids and file_id >= plan.files.num_files
+                                                               and ours(file_id))):
             present[file_id] = FileCheck(file_id, relative, file_key(prefix, file_id), size=size)
-        elif file_id >= plan.files.num_files or ours(file_id):
-            extra.append(relative)
-        # else: a planned file of another partition, not this one's business
+    kept = _kept_by_the_run(store, prefix, plan)
 
     partials = []
     for final in store.list_partials(prefix):
@@ -242,7 +250,8 @@ def check_completeness(
     files = {c.file_id: c for c in checks}
 
     problems = [f"missing file {file_name(i)}" for i in missing]
-    problems += [f"extra file {name}" for name in extra]
+    problems += [f"extra file {name}" + (" (left there by the run: output.existing=keep)" if name in kept else "")
+                 for name in extra]
     problems += [f"partial write left behind for {name} (temp file or unfinished multipart upload)" for name in partials]
     for c in checks:
         problems += c.problems

@@ -10,7 +10,7 @@ from typing import Optional
 
 from ..config import Config
 from ..layout import file_name
-from ..errors import LakebenchError
+from ..errors import LakebenchError, SinkError
 from ..planning import RunPlan, plan_recorded
 from ..sinks import Store, open_store
 from .completeness import Completeness, check_completeness
@@ -157,6 +157,12 @@ def verify(config: Config, *, sample_files: Optional[int] = None, store: Store |
     if sample_files is not None and sample_files < 0:
         raise LakebenchError(f"--sample-files: must be at least 0, got {sample_files}")
     store = store if store is not None else open_store(**config.store_spec(writing=False))
+    # One quick request first: a store that does not answer is named in seconds, not after
+    # every read's retries (minutes of silence).
+    unreachable = store.probe()
+    if unreachable is not None:
+        raise SinkError(f"cannot verify {store.describe(config.output.prefix.strip('/'))}: {unreachable}: "
+                        "check output.uri (and s3.endpoint_url)")
     plan = plan_recorded(config, store, config.output.prefix)
     return verify_dataset(
         store, config.output.prefix, plan, sample_files=sample_files,

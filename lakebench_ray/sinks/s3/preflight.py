@@ -25,6 +25,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+#: Seconds the preflight waits for an answer to one of its small requests (at most
+#: ``s3.read_timeout``): a server that accepts and never answers is refused in twice this.
+PREFLIGHT_READ_TIMEOUT_S = 15.0
+
 _BAD_CREDENTIAL_CODES = {
     "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
@@ -62,16 +66,18 @@ def preflight(session: "S3Session", *, create_bucket: bool = False) -> None:
             "TLS certificate verification is off for S3 endpoint %s (s3.verify_ssl=false / "
             "S3_VERIFY_SSL=false): traffic is encrypted but the server is not authenticated", endpoint
         )
-    # Fail fast: a wrong endpoint should not be retried max_attempts times with backoff.
+    # Fail fast: a wrong endpoint should not be retried max_attempts times with backoff, and a
+    # server that accepts and never answers should not hold the run for read_timeout twice.
+    attempts, read_timeout = min(opts.max_attempts, 2), min(opts.read_timeout, PREFLIGHT_READ_TIMEOUT_S)
     client = session.make_client(
-        max_attempts=min(opts.max_attempts, 2), connect_timeout=min(opts.connect_timeout, 5.0)
+        max_attempts=attempts, connect_timeout=min(opts.connect_timeout, 5.0), read_timeout=read_timeout
     )
     step = "listing"
     try:
         try:
             client.list_objects_v2(Bucket=session.bucket, Prefix=session.full_prefix(""), MaxKeys=1)
         except bx.ClientError as exc:
-            if not _is_missing_bucket(exc):
+            if not _is_missing_bucket(exc) or not _s3_answer(exc):
                 raise
             if not create_bucket:
                 raise SinkError(
@@ -133,8 +139,8 @@ def preflight(session: "S3Session", *, create_bucket: bool = False) -> None:
         ) from exc
     except bx.ReadTimeoutError as exc:
         raise SinkError(
-            f"S3 endpoint {endpoint} did not answer within {opts.read_timeout:g}s: "
-            "check s3.endpoint_url (is it an S3 server?)"
+            f"S3 endpoint {endpoint} accepted the connection but did not answer within {read_timeout:g}s "
+            f"({attempts} tries): check s3.endpoint_url (is it an S3 server?)"
         ) from exc
     except bx.ClientError as exc:
         raise _client_error(session, exc, step, endpoint) from exc
@@ -189,9 +195,22 @@ def _credential_source(session: "S3Session") -> str:
     return getattr(credentials, "method", None) or "unknown source"
 
 
+def _s3_answer(exc: BaseException) -> bool:
+    """Whether an error answer to a GET or PUT is an S3 error document (``<Error><Code>``): without
+    one botocore can only name the HTTP status, and the server is something else (a web server,
+    a proxy's error page). 5xx without a document are an overloaded or away server, not a stranger."""
+    code = error_code(exc)
+    return bool(code) and not code.isdigit() or error_status(exc) in (500, 502, 503, 504)
+
+
 def _client_error(session: "S3Session", exc: BaseException, step: str, endpoint: str) -> SinkError:
     code = error_code(exc)
     status = error_status(exc)
+    if not _s3_answer(exc):
+        return SinkError(
+            f"{endpoint} answered HTTP {status or '?'} without an S3 error document while {step}: it is not an "
+            "S3 server (or a proxy answers in its place): check s3.endpoint_url"
+        )
     if code in _BAD_CREDENTIAL_CODES:
         return SinkError(
             f"S3 at {endpoint} rejected the credentials ({code}; credentials from "
