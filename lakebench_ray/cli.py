@@ -21,6 +21,8 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lakebench-config", metavar="FILE",
                         help="a Lakebench config: its S3 settings, bronze bucket and path, scale, file size, "
                              "dirty ratio and dates (after --config, before KEY=VALUE)")
+    parser.add_argument("--cycle", type=int, metavar="K",
+                        help="with a Lakebench config of N cycles: the K-th cycle's Job (1 to N)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. scale=10 output.uri=s3://bucket")
 
 
@@ -128,20 +130,30 @@ def _kuberay_layer(args) -> dict:
 
 
 def _lakebench_settings(args):
-    """The ``--lakebench-config`` file, read and translated (None without the option)."""
+    """The ``--lakebench-config`` file, read and translated (None without the option); its
+    notes and warnings on stderr, one line each."""
     if not getattr(args, "lakebench_config", None):
+        if getattr(args, "cycle", None) is not None:
+            raise UsageError("--cycle: picks a cycle of a --lakebench-config file; give one")
         return None
     from .lakebench.config_file import read_lakebench_config
 
-    return read_lakebench_config(args.lakebench_config)
+    settings = read_lakebench_config(args.lakebench_config, cycle=args.cycle)
+    for kind, lines in (("note", settings.notes), ("warning", settings.warnings)):
+        for line in lines:
+            print(f"lakebench-ray: {kind}: {line}", file=sys.stderr, flush=True)
+    return settings
 
 
-def _load(args, settings=None, *, use_credentials: bool = True, options_layer=None):
+def _load(args, settings=None, *, use_credentials: bool = True, options_layer=None, reaches_storage: bool = False):
+    """The command's config; ``reaches_storage``: a placeholder endpoint is refused, not warned about."""
     from .config import load_config
 
     settings = settings if settings is not None else _lakebench_settings(args)
     layers = []
     if settings is not None:
+        if reaches_storage:
+            settings.require_endpoint()
         if use_credentials:
             settings.apply_credentials()
         layers.append((settings.source, settings.layer))
@@ -153,18 +165,22 @@ def _load(args, settings=None, *, use_credentials: bool = True, options_layer=No
 def cmd_generate(args) -> int:
     from .runtime.driver import generate
 
-    generate(_load(args))
+    generate(_load(args, reaches_storage=True))
     return 0
 
 
 def cmd_plan(args) -> int:
     from .planning import make_plan
 
-    config = _load(args)
+    settings = _lakebench_settings(args)
+    config = _load(args, settings)
     plan = make_plan(config)
     summary = plan.summary()
     if args.json:
-        print(json.dumps({"plan": {**summary, **plan.settings(config)}, "config": config.to_dict()}, indent=1))
+        doc = {"plan": {**summary, **plan.settings(config)}, "config": config.to_dict()}
+        if settings is not None:
+            doc["lakebench_job"] = settings.job
+        print(json.dumps(doc, indent=1))
         return 0
     print("plan:")
     print(f"  files            {summary['files']:,} (this partition: {summary['files_in_partition']:,}, {summary['partition']})")
@@ -236,7 +252,7 @@ def cmd_verify(args) -> int:
 
     import os
 
-    config = _load(args)
+    config = _load(args, reaches_storage=True)
     regenerate = None
     address = config.ray.address or os.environ.get("RAY_ADDRESS")
     if args.deep and address:

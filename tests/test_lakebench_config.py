@@ -55,7 +55,7 @@ def test_plan_of_the_example_prints_its_scale_bucket_prefix_size_and_dates():
     assert f"  scale: {float(datagen['scale'])}\n" in out
     assert f"    uri: s3://{source['platform']['storage']['s3']['buckets']['bronze']}\n" in out
     assert "    prefix: customer/interactions\n" in out
-    assert f"  file_size_mb: {parse_file_size_mb('', datagen['file_size'])}\n" in out
+    assert f"  file_size_mb: {float(parse_file_size_mb('', datagen['file_size']))}\n" in out
     assert f"  timestamp_start: '{datagen['timestamp_start']}'\n" in out
     assert f"  timestamp_end: '{datagen['timestamp_end']}'\n" in out
     # Scale 1 of 64 MiB files: 0.009766 TiB, 160 files, as Lakebench's generator counts them.
@@ -65,12 +65,19 @@ def test_plan_of_the_example_prints_its_scale_bucket_prefix_size_and_dates():
 
 
 @needs_shared
-def test_placeholder_endpoint_without_environment_is_one_line():
-    result = cli("plan", "--lakebench-config", str(SHARED / "lakebench-example.yaml"))
+def test_placeholder_endpoint_blocks_only_what_reaches_the_storage(tmp_path):
+    example = str(SHARED / "lakebench-example.yaml")
+    warning = ("lakebench-ray: warning: platform.storage.s3.endpoint: '<YOUR_S3_ENDPOINT>' is a placeholder "
+               "(left out): fill it in or set S3_ENDPOINT before generating")
+    for command in (["plan"], ["sample", "-n", "1"], ["kuberay"]):
+        result = cli(*command, "--lakebench-config", example)
+        assert result.returncode == 0 and result.stderr.strip().splitlines() == [warning], result.stderr
+    result = cli("generate", "--lakebench-config", example)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
+        warning,
         "lakebench-ray: error: platform.storage.s3.endpoint: '<YOUR_S3_ENDPOINT>' is a placeholder: fill it in "
-        f"or set S3_ENDPOINT (in Lakebench config '{SHARED / 'lakebench-example.yaml'}')"
+        f"or set S3_ENDPOINT (in Lakebench config '{example}')",
     ]
 
 
@@ -162,24 +169,31 @@ def test_overrides_apply_on_top(tmp_path):
     assert (config.num_files, config.output.prefix, config.seed) == (3, "elsewhere", 7)
 
 
-@pytest.mark.parametrize("text, size", [("512mb", 512), ("64MB", 64), ("1gb", 1024), ("256MiB", 256), (128, 128)])
-def test_file_sizes(text, size):
+@pytest.mark.parametrize("text, size", [("512mb", 512), ("64MB", 64), ("1gb", 1024), ("1.5mb", 1), ("1.5GB", 1536),
+                                        (" 32 mb", 32), (str(3 * 2**20), 3)])
+def test_file_sizes_are_floored_to_whole_mib_as_lakebench_passes_them(text, size):
     assert parse_file_size_mb("file_size", text) == size
+
+
+@pytest.mark.parametrize("text", ["256MiB", "512m", "huge", "", 128])
+def test_sizes_lakebench_cannot_read_are_refused(text):
+    with pytest.raises(ConfigError, match="is not a size such as 512mb"):
+        parse_file_size_mb("file_size", text)
 
 
 @pytest.mark.parametrize(
     "text, needle",
     [
         ("architecture:\n  workload:\n    schema: financial\n", "schema: 'financial' is not generated here"),
-        ("cycles: 3\n", "cycles: 3 cycles split the timestamp range"),
-        ("architecture:\n  pipeline:\n    cycles: 2\n", "architecture.pipeline.cycles: 2 cycles"),
-        ("architecture:\n  workload:\n    customer360:\n      unique_customers: 1000\n",
-         "customer360.unique_customers: overriding it changes the data"),
+        ("cycles: 3\n", "architecture.pipeline.cycles: 3: Lakebench runs 3 datagen Jobs"),
+        ("architecture:\n  pipeline:\n    cycles: 2\n", "pass --cycle K (1 to 2)"),
+        ("cycles: 51\n", "cycles: expected a whole number from 1 to 50"),
         ("architecture:\n  pipeline:\n    medallion:\n      bronze:\n        path_template: 'c/{date}'\n",
          "path_template: 'c/{date}' is a pattern"),
-        ("architecture:\n  workload:\n    datagen:\n      file_size: huge\n", "file_size: 'huge' is not a file size"),
+        ("architecture:\n  workload:\n    datagen:\n      file_size: huge\n", "file_size: 'huge' is not a size"),
+        ("architecture:\n  workload:\n    datagen:\n      file_size: 100kb\n", "file_size: must be at least 1mb"),
         ("architecture:\n  workload:\n    datagen:\n      dirty_data_ratio: 3\n", "dirty_ratio: must be between 0 and 1"),
-        ("scale: -1\n", "scale: must be greater than 0"),
+        ("scale: -1\n", "datagen.scale: must be from 0.01 to 10000"),
         ("- a list\n", "must hold a mapping"),
     ],
 )
@@ -192,16 +206,35 @@ def test_what_cannot_be_honoured_is_refused_in_one_line(tmp_path, text, needle):
     assert "Traceback" not in result.stderr
 
 
-def test_neutral_customer360_values_are_accepted(tmp_path):
+def test_customer360_values_change_nothing_and_are_noted(tmp_path):
+    plain = write(tmp_path, "endpoint: http://minio:9000\n", "plain.yaml")
     path = write(tmp_path, """
         endpoint: http://minio:9000
         architecture:
           workload:
             customer360:
-              unique_customers: null
-              channels: [web, mobile, store, call_center, social_media]
+              unique_customers: 1000
+              channels: [web]
     """)
-    assert config_of(path)[0].num_files == 199
+    (config, settings), (same, _) = config_of(path), config_of(plain)
+    assert config == same and config.num_files == 199
+    assert settings.notes == ("architecture.workload.customer360 (channels, unique_customers): Lakebench does not "
+                              "pass these to its generator, so the files do not change",)
+
+
+def test_a_cycle_is_its_slice_of_the_dates_and_volume(tmp_path):
+    path = write(tmp_path, """
+        cycles: 3
+        architecture: {workload: {datagen: {scale: 3, file_size: 64mb, timestamp_start: "2024-01-01",
+                                            timestamp_end: "2024-01-31"}}}
+    """)
+    windows = [(c.timestamp_start, c.timestamp_end, c.num_files)
+               for c in (load_config(None, [], layers=[("x", read_lakebench_config(path, {}, cycle=k).layer)])
+                         for k in (1, 2, 3))]
+    assert windows == [("2024-01-01", "2024-01-11", 160), ("2024-01-11", "2024-01-21", 160),
+                       ("2024-01-21", "2024-01-31", 160)]
+    with pytest.raises(ConfigError, match="--cycle 4: the config has 3 cycle"):
+        read_lakebench_config(path, {}, cycle=4)
 
 
 def test_kuberay_uses_lakebench_secrets_and_never_writes_keys(tmp_path):
