@@ -22,6 +22,30 @@ except ImportError as exc:  # pragma: no cover - only when the module is missing
     print(f"S3 fixtures unavailable: {exc}")
 
 
+@pytest.fixture(autouse=True)
+def _unit_guard(request, monkeypatch):
+    """A test marked ``unit`` runs no Ray, starts no process and opens no connection: the unit
+    tier (``pytest -m unit``) is then fast and immune to a busy machine. Anything else it tries
+    fails the test, so the mark cannot lie. (``LAKEBENCH_GUARD_ALL=1`` applies the guard to every
+    test collected, to find which ones qualify.)"""
+    if request.node.get_closest_marker("unit") is None and not os.environ.get("LAKEBENCH_GUARD_ALL"):
+        yield
+        return
+    import socket
+    import subprocess
+
+    def refuse(what):
+        def refused(*args, **kwargs):
+            raise AssertionError(f"a unit test may not {what}: mark it otherwise")
+        return refused
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("start a process"))
+    monkeypatch.setattr(os, "fork", refuse("fork"))
+    monkeypatch.setattr(socket.socket, "connect", refuse("open a connection"))
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse("open a connection"))
+    yield
+
+
 @pytest.fixture
 def ray_local():
     """A local Ray with 2 CPUs, started once and shared (tests that need their own cluster shut it

@@ -4,10 +4,14 @@ allowed run the main job (``scripts/check_lower_bounds.py``, run by ``.ci/run``)
 
 from __future__ import annotations
 
+import pytest
+
 import yaml
 from packaging.requirements import Requirement
 
 from .dependencies import ROOT, runtime_requirements
+
+pytestmark = pytest.mark.unit  # no Ray, servers or processes (guarded in conftest)
 
 
 def _key(req: Requirement) -> tuple[str, str, frozenset]:

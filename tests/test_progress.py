@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 import io
 
 from lakebench_ray.runtime.progress import Progress
+
+pytestmark = pytest.mark.unit  # no Ray, servers or processes (guarded in conftest)
 
 
 def test_eta_counts_only_files_made_in_this_run():

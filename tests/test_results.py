@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 import pickle
 
 from lakebench_ray.runtime.results import FileResult
+
+pytestmark = pytest.mark.unit  # no Ray, servers or processes (guarded in conftest)
 
 
 def result(**changes):

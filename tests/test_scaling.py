@@ -6,6 +6,8 @@ import pytest
 
 from lakebench_ray.runtime.scaling import MAX_DEMAND, UNBOUNDED, ScalingPolicy
 
+pytestmark = pytest.mark.unit  # no Ray, servers or processes (guarded in conftest)
+
 
 def fixed(n, max_actors=None):
     return ScalingPolicy(num_actors=n, max_actors=max_actors, cpus_per_actor=1.0)
