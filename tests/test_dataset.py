@@ -170,7 +170,8 @@ def test_runs_on_the_cluster_of_ray_address_and_leaves_it_up(tmp_path):
 
 def test_a_lakebench_config_to_a_dataset_is_one_call(ray_local, tmp_path, monkeypatch):
     """``load_config(lakebench_config=...)`` translates the file as ``--lakebench-config`` does:
-    its bucket and seed reach the config, its inline keys the environment."""
+    its bucket and dirty ratio reach the config, its inline keys the environment, its notes and
+    warnings Python's warnings."""
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "lakebench.yaml"
@@ -178,9 +179,10 @@ def test_a_lakebench_config_to_a_dataset_is_one_call(ray_local, tmp_path, monkey
         access_key: AK
         secret_key: SK
         platform: {storage: {s3: {endpoint: "http://127.0.0.1:9", buckets: {bronze: bronze-data}}}}
-        architecture: {workload: {datagen: {dirty_data_ratio: 0.2}}}
+        architecture: {workload: {datagen: {dirty_data_ratio: 0.2}, customer360: {unique_customers: 10}}}
     """))
-    config = lakebench_ray.load_config(lakebench_config=path, overrides=["num_files=2", "rows_per_file=500"])
+    with pytest.warns(UserWarning, match="note: architecture.workload.customer360"):
+        config = lakebench_ray.load_config(lakebench_config=path, overrides=["num_files=2", "rows_per_file=500"])
     assert config.output.uri == "s3://bronze-data" and config.dirty_ratio == 0.2
     assert (os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]) == ("AK", "SK")
     assert sorted(dataset(config, columns=["id"]).to_pandas()["id"]) == list(range(1000))
