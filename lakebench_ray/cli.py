@@ -45,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     kube = sub.add_parser("kuberay", help="render the KubeRay RayJob + ConfigMap of a config to stdout")
     _config_args(kube)
     kube.add_argument("--name", default="lakebench-datagen", help="RayJob name (ConfigMap: NAME-config)")
-    kube.add_argument("--namespace", default="default", help="Kubernetes namespace")
-    kube.add_argument("--image", default=None, help="container image with lakebench-ray installed (see Dockerfile)")
+    kube.add_argument("--namespace", default=None,
+                      help="Kubernetes namespace (default: the Lakebench config's, else default)")
+    kube.add_argument("--image", default=None,
+                      help="container image with lakebench-ray installed (see Dockerfile; default: the Lakebench "
+                           "config's images.datagen, else lakebench-ray:VERSION)")
     kube.add_argument("--max-workers", type=int, default=10, help="worker group maxReplicas (autoscaling ceiling)")
     kube.add_argument("--worker-cpus", type=int, default=8, help="CPUs per worker pod (one generator actor each)")
     kube.add_argument("--worker-memory", default=None, help="memory per worker pod, e.g. 16Gi (default: sized from CPUs)")
@@ -229,13 +232,23 @@ def cmd_kuberay(args) -> int:
 
     settings = _lakebench_settings(args)
     secret_name, ca_cert_secret = pod_secrets(settings, args.secret_name, args.ca_cert_secret)
+    namespace, image = args.namespace, args.image
+    if settings is not None:
+        # Lakebench's namespace holds its Secrets; its datagen image is this project's, dropped in.
+        namespace = namespace or settings.namespace
+        image = image or settings.image
+        if namespace is None:
+            raise UsageError(
+                f"{settings.source} names no namespace (platform.kubernetes.namespace or name): pass --namespace"
+            )
+    # Rendering reaches no storage: a placeholder endpoint was a warning, the pods' Secret has it.
     config = _load(args, settings, use_credentials=False, options_layer=_kuberay_layer(args))
     print(
         render_manifests(
             config,
             name=args.name,
-            namespace=args.namespace,
-            image=args.image or DEFAULT_IMAGE,
+            namespace=namespace or "default",
+            image=image or DEFAULT_IMAGE,
             worker_max_replicas=args.max_workers,
             worker_cpus=args.worker_cpus,
             worker_memory=args.worker_memory,

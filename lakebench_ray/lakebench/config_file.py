@@ -26,8 +26,11 @@ what its datagen deployer puts on the Job's command line:
   the dates; ``--cycle K`` picks one (without it, one line asks for it);
 * ``customer360.*`` never reaches Lakebench's generator: accepted with a note.
 
-Keys about the rest of the lakehouse (Spark, Trino, catalogs, pods, ...) and about how Lakebench's
-own generator runs (parallelism, generators, checkpoint) do not change the files and are ignored.
+Where Lakebench runs its pods (the namespace, ``images.datagen``, ``images.pull_secrets`` and
+``images.pull_policy``) is read for ``lakebench-ray kuberay``: the RayJob goes where Lakebench's
+Secrets are, and pulls as Lakebench's pods would. Other keys about the rest of the lakehouse
+(Spark, Trino, catalogs, ...) and about how Lakebench's own generator runs (parallelism,
+generators, checkpoint) do not change the files and are ignored.
 
 Credentials are never put in the configuration: inline keys are returned separately for the
 caller to place in the process environment (where the S3 credential chain of every process reads
@@ -39,6 +42,7 @@ warning: it blocks only the commands that reach the storage (:meth:`LakebenchSet
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -77,9 +81,12 @@ FLAT_FIELDS = {
     "scale": "architecture.workload.datagen.scale",
     "mode": "architecture.pipeline.mode",
     "cycles": "architecture.pipeline.cycles",
+    "namespace": "platform.kubernetes.namespace",
 }
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _PLACEHOLDER = re.compile(r"<[^<>]*>")
+#: Lakebench's own generator image (``images.datagen``'s default), which cannot run a RayJob.
+LAKEBENCH_DATAGEN_IMAGE = "sillidata/lb-datagen"
 #: A size as Lakebench writes them: a number and b, kb, mb, gb or tb (any case); a bare number is bytes.
 _SIZE = re.compile(r"([0-9]*\.?[0-9]+)\s*(b|kb|mb|gb|tb)?", re.I)
 _UNITS = {"b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30, "tb": 2**40}
@@ -109,6 +116,11 @@ class LakebenchSettings:
     warnings: tuple[str, ...] = ()
     #: The refusal for commands that reach the storage when the endpoint is a placeholder.
     endpoint_problem: Optional[str] = None
+    #: The namespace Lakebench deploys into (where its Secrets are): ``platform.kubernetes.namespace``
+    #: (flat ``namespace``), else the deployment's ``name``; None when the file names neither.
+    namespace: Optional[str] = None
+    #: ``images.datagen`` when the file sets it to an image other than Lakebench's own generator.
+    image: Optional[str] = None
 
     def apply_credentials(self, environ: "os._Environ[str] | dict[str, str]" = os.environ) -> None:
         """Put the file's inline keys where boto3's credential chain of this process (and of the
@@ -445,6 +457,9 @@ def read_lakebench_config(
         "cycle": cycle if cycles > 1 else None,
         "cycles": cycles,
     }
+    namespace, image, pods = _kubernetes(tree, Path(path), source, warnings)
+    if pods:
+        layer["kuberay"] = pods
     return LakebenchSettings(
         source=source,
         layer=layer,
@@ -456,7 +471,55 @@ def read_lakebench_config(
         notes=tuple(notes),
         warnings=tuple(warnings),
         endpoint_problem=endpoint_problem,
+        namespace=namespace,
+        image=image,
     )
+
+
+def _kubernetes(tree: dict, file: Path, source: str, warnings: list[str]) -> tuple[Optional[str], Optional[str], dict[str, Any]]:
+    """Where Lakebench runs its pods: (namespace, datagen image, ``kuberay`` keys for the pull
+    secrets and policy). Placeholders and Lakebench's own generator image are left out with a
+    warning: they never block rendering."""
+    namespace = _get(tree, "platform.kubernetes.namespace")
+    if not _given(namespace):
+        namespace = tree.get("name")
+    if not _given(namespace):
+        # Lakebench names an unnamed deployment once and keeps the name beside the config.
+        try:
+            state = json.loads((file.parent / ".lakebench" / "state.json").read_text())
+            namespace = state.get("name") if isinstance(state, dict) else None
+        except (OSError, ValueError):
+            namespace = None
+    namespace = _usable("platform.kubernetes.namespace", namespace, warnings)
+    images = tree.get("images") if isinstance(tree.get("images"), dict) else {}
+    image = _usable("images.datagen", images.get("datagen"), warnings)
+    if image is not None and image.split("@")[0].rsplit(":", 1)[0].endswith(LAKEBENCH_DATAGEN_IMAGE):
+        warnings.append(f"images.datagen: '{image}' is Lakebench's own generator, which has no Ray: a RayJob "
+                        "runs lakebench-ray's image (--image chooses it)")
+        image = None
+    pods: dict[str, Any] = {}
+    secrets = images.get("pull_secrets")
+    if isinstance(secrets, list):
+        names = [_usable(f"images.pull_secrets[{i}]", name, warnings) for i, name in enumerate(secrets)]
+        if any(names):
+            pods["image_pull_secrets"] = [name for name in names if name]
+    elif _given(secrets):
+        raise ConfigError(f"images.pull_secrets: expected a list of Secret names, got {secrets!r} (in {source})")
+    policy = _usable("images.pull_policy", images.get("pull_policy"), warnings)
+    if policy is not None:
+        pods["image_pull_policy"] = policy
+    return namespace, image, pods
+
+
+def _usable(key: str, value: Any, warnings: list[str]) -> Optional[str]:
+    """A string setting, or None when absent or holding a ``<placeholder>`` (with a warning)."""
+    if not _given(value):
+        return None
+    text = str(value).strip()
+    if _PLACEHOLDER.search(text):
+        warnings.append(f"{key}: '{text}' is a placeholder (left out)")
+        return None
+    return text
 
 
 __all__ = [
