@@ -286,6 +286,7 @@ def test_a_patch_merges_like_kubectl_strategic_merge(tmp_path):
         (["--image", "rayproject/ray:2.9.3-py310"], "needs Ray 2.48.0 or later"),
         (["kuberay.node_selector.pool=true"], "quote it"),
         (["kuberay.tolerations=oops"], "kuberay.tolerations: expected a list"),
+        (["--pod-annotation", "example.com/key=AKIAIOSFODNN7EXAMPLE"], "looks like an AWS access key id"),
     ],
 )
 def test_every_bad_option_value_is_one_line(tmp_path, capsys, args, message):

@@ -240,6 +240,7 @@ def test_a_cycle_is_its_slice_of_the_dates_and_volume(tmp_path):
 def test_kuberay_uses_lakebench_secrets_and_never_writes_keys(tmp_path):
     secret = "s3cr3t-VALUE-never-in-manifests"
     path = write(tmp_path, f"""
+        name: lab
         platform:
           storage:
             s3:

@@ -164,7 +164,11 @@ def render_manifests(
     """
     # The kuberay section shaped the pods; the pods' config is the run's (and it holds no secret).
     shown = config.to_yaml(without=("kuberay",)) if config_text is None else _same_config(config_text, config)
-    _refuse_credentials({k: v for k, v in config.to_dict().items() if k != "kuberay"}, "")
+    # Pod labels and annotations may be named like anything ("...-token"); their values, like the
+    # config's, must not be a credential.
+    settings = config.to_dict()
+    _refuse_credentials(settings.pop("kuberay"), "kuberay", names=False)
+    _refuse_credentials(settings, "")
     _check_runnable(config)
     options = config.kuberay
     options.check()
@@ -318,20 +322,20 @@ def _same_config(text: str, config: Config) -> str:
     return text
 
 
-def _refuse_credentials(value: Any, path: str) -> None:
+def _refuse_credentials(value: Any, path: str, names: bool = True) -> None:
     if isinstance(value, dict):
         for key, child in value.items():
             where = f"{path}.{key}" if path else str(key)
             folded = re.sub(r"[^a-z0-9]", "", str(key).lower())
-            if any(word in folded for word in _CREDENTIAL_WORDS) and child not in (None, ""):
+            if names and any(word in folded for word in _CREDENTIAL_WORDS) and child not in (None, ""):
                 raise ConfigError(
                     f"{where}: credentials must not be put in the config (it is stored in a ConfigMap); "
                     f"put them in the Secret (accessKey/secretKey) and remove this key"
                 )
-            _refuse_credentials(child, where)
+            _refuse_credentials(child, where, names)
     elif isinstance(value, list):
         for index, child in enumerate(value):
-            _refuse_credentials(child, f"{path}[{index}]")
+            _refuse_credentials(child, f"{path}[{index}]", names)
     elif isinstance(value, str):
         for pattern, what in _CREDENTIAL_VALUES:
             if pattern.search(value):
