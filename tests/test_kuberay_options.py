@@ -477,7 +477,10 @@ def test_secretless_pods_reach_s3_through_their_web_identity(tmp_path, moto_with
 # -- the Lakebench config: namespace, image, pull settings, placeholders ----------------------------------
 
 
-def test_a_lakebench_config_gives_namespace_image_and_pull_settings(tmp_path, capsys):
+ENDPOINT_VARIABLES = ("S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+def test_a_lakebench_config_gives_namespace_image_and_pull_settings(tmp_path, capsys, monkeypatch):
     lakebench = tmp_path / "lakebench.yaml"
     lakebench.write_text(
         "name: bench-deployment\n"
@@ -487,11 +490,9 @@ def test_a_lakebench_config_gives_namespace_image_and_pull_settings(tmp_path, ca
         "  storage:\n    s3:\n      endpoint: <YOUR_S3_ENDPOINT>\n      access_key: <YOUR_S3_ACCESS_KEY>\n"
         "      secret_key: <YOUR_S3_SECRET_KEY>\n      buckets:\n        bronze: bench-bronze\n"
     )
-    env_endpoints = {n: os.environ.pop(n) for n in ("S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") if n in os.environ}
-    try:
-        assert main(["kuberay", "--lakebench-config", str(lakebench)]) == 0
-    finally:
-        os.environ.update(env_endpoints)
+    for name in ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert main(["kuberay", "--lakebench-config", str(lakebench)]) == 0
     captured = capsys.readouterr()
     assert "warning: platform.storage.s3.endpoint: '<YOUR_S3_ENDPOINT>' is a placeholder" in captured.err
     docs = [d for d in yaml.safe_load_all(captured.out) if d]
@@ -524,6 +525,26 @@ def test_the_namespace_is_the_one_lakebench_deploys_into(tmp_path, capsys, text,
     assert "Lakebench's own generator" in captured.err
     assert main(["kuberay", "--lakebench-config", str(lakebench), "--namespace", "mine"]) == 0
     assert "namespace: mine" in capsys.readouterr().out
+
+
+EXAMPLES = sorted((ROOT.parent / "shared" / "lakebench" / "upstream" / "examples").glob("*.yaml"))
+
+
+@pytest.mark.skipif(not EXAMPLES, reason="Lakebench's examples are not beside the checkout (../shared/lakebench)")
+def test_every_lakebench_example_renders_into_its_namespace(validators, capsys, monkeypatch):
+    """Placeholders (an endpoint, keys, storage classes) in all of Lakebench's examples: each
+    renders, with a warning, a strictly valid RayJob in the namespace the example deploys into."""
+    for name in ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for example in EXAMPLES:
+        assert main(["kuberay", "--lakebench-config", str(example)]) == 0, example.name
+        captured = capsys.readouterr()
+        docs = [d for d in yaml.safe_load_all(captured.out) if d]
+        lakebench = yaml.safe_load(example.read_text())
+        expected = (lakebench.get("platform", {}).get("kubernetes", {}).get("namespace") or lakebench["name"])
+        assert {d["metadata"]["namespace"] for d in docs} == {expected}, example.name
+        assert schema_errors(validators, by_kind(docs, "RayJob")) == [], example.name
+        assert "placeholder" in captured.err, example.name
 
 
 def test_a_lakebench_config_naming_no_namespace_is_one_line(tmp_path, capsys):
