@@ -25,6 +25,7 @@ from .core.plan import ROWS_LAKEBENCH, lakebench_rows_per_file
 from .errors import ConfigError
 from .kuberay.options import KubeRayOptions
 from .sinks.s3.options import S3Options
+from .yaml_text import load_mapping
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class Config:
         if self.partition.count == 1:
             return 0
         raw = os.environ.get("JOB_COMPLETION_INDEX", "0").strip()
-        if not raw.isdigit():  # isdigit: no sign, no spaces, no "1e3"
+        if not (raw.isascii() and raw.isdigit()):  # no sign, no spaces, no "1e3", no '²' (a digit to isdigit)
             raise ConfigError(
                 f"JOB_COMPLETION_INDEX: {raw!r} is not a whole number: set it to the partition index "
                 "(Kubernetes Indexed Job) or pass partition.index"
@@ -236,6 +237,8 @@ def _translate(exc: OmegaConfBaseException, source: str) -> ConfigError:
     if isinstance(exc, ValidationError):
         detail = str(exc).splitlines()[0]
         value = getattr(exc, "value", None)
+        if value is None:
+            return ConfigError(f"{key}: no value given (from {source}): write {key}=VALUE")
         return ConfigError(f"{key}: {value!r} is not a valid {_expected_kind(detail)} (from {source})")
     return ConfigError(f"{key}: {str(exc).splitlines()[0]} (from {source})")
 
@@ -282,15 +285,23 @@ def config_file(path: str | os.PathLike) -> Path:
     )
 
 
-def _yaml_layer(load, what: str):
-    """A YAML document as a layer: a mapping of keys to values, or a one-line error."""
+def _yaml_layer(text: str, what: str):
+    """A YAML document as a layer: a mapping of keys to values, or a one-line error (with the
+    line; a key given twice named; aliases and nesting bounded: see :mod:`.yaml_text`)."""
+    data = load_mapping(text, what, dates=False)
     try:
-        layer = load()
-    except Exception as exc:  # YAML syntax errors come in many types
-        raise ConfigError(f"{what} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(layer, type(OmegaConf.create({}))):
-        raise ConfigError(f"{what} must hold a mapping of keys to values")
-    return layer
+        return OmegaConf.create(data)
+    except OmegaConfBaseException as exc:  # e.g. a key of a type no config has
+        raise ConfigError(f"{what}: {str(exc).splitlines()[0]}") from None
+
+
+def _read_text(file: Path, what: str) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} cannot be read ({exc.strerror or exc})") from None
 
 
 def config_from_yaml(text: str, source: str = "config text", overrides: Sequence[str] = ()) -> Config:
@@ -298,7 +309,7 @@ def config_from_yaml(text: str, source: str = "config text", overrides: Sequence
     the ``--config`` file: for text that travels without a file (the ConfigMap of a KubeRay run)."""
     if not isinstance(text, str):
         raise ConfigError(f"{source}: expected YAML text, got {type(text).__name__}")
-    layer = _yaml_layer(lambda: OmegaConf.create(text) if text.strip() else OmegaConf.create({}), source)
+    layer = _yaml_layer(text, source)
     return load_config(None, overrides, layers=[(source, layer)])
 
 
@@ -345,7 +356,8 @@ def load_config(
     merged = _mergeable(OmegaConf.structured(Config))
     if path is not None:
         file = config_file(path)
-        merged = _merge(merged, _yaml_layer(lambda: OmegaConf.load(file), f"config file '{path}'"), str(path))
+        what = f"config file '{path}'"
+        merged = _merge(merged, _yaml_layer(_read_text(file, what), what), str(path))
     for source, mapping in layers:
         merged = _merge(merged, mapping if OmegaConf.is_config(mapping) else OmegaConf.create(dict(mapping)), source)
     for item in overrides:

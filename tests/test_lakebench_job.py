@@ -79,7 +79,7 @@ def test_workers_share_the_pod_cpus_or_use_a_cluster():
         ([*BASE, "--work", "2"], "unrecognized arguments: --work 2"),  # no prefix matching
         (["--bucket", "b"], "the following arguments are required: --target-tb"),
         ([*BASE, "--mode", "fast"], "argument --mode: invalid choice: 'fast'"),
-        ([*BASE, "--target-tb", "-1"], "argument --target-tb: must be greater than 0"),
+        ([*BASE, "--target-tb", "-1"], "argument --target-tb: must be a finite number greater than 0"),
         ([*BASE, "--workers", "0"], "argument --workers: must be greater than 0"),
     ],
 )

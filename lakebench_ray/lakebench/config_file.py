@@ -43,17 +43,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-import yaml
 
 from .. import layout
 from ..core.plan import ROWS_LAKEBENCH
 from ..errors import ConfigError
+from ..yaml_text import load_mapping
 from .job import lakebench_num_files
 
 #: Lakebench's defaults for the keys that decide the files (its config schema).
@@ -210,9 +211,12 @@ def _number(key: str, value: Any, source: str) -> float:
     if isinstance(value, bool):
         raise ConfigError(f"{key}: expected a number, got {value!r} (in {source})")
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{key}: expected a number, got {value!r} (in {source})") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{key}: must be a finite number, got {value!r} (in {source})")
+    return number
 
 
 def _whole(key: str, value: Any, source: str, low: int, high: Optional[int] = None) -> int:
@@ -240,7 +244,10 @@ def parse_size_bytes(key: str, value: Any, source: str = "the Lakebench config")
     match = _SIZE.fullmatch(str(value).strip()) if isinstance(value, str) else None
     if not match:
         raise ConfigError(f"{key}: {value!r} is not a size such as 512mb, 64mb or 1tb (in {source})")
-    return int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
+    size = float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]
+    if not math.isfinite(size):
+        raise ConfigError(f"{key}: {value!r} is not a size such as 512mb, 64mb or 1tb (in {source})")
+    return int(size)
 
 
 def parse_file_size_mb(key: str, value: Any, source: str = "the Lakebench config") -> int:
@@ -292,11 +299,11 @@ def _load_tree(path: str | os.PathLike, env: Mapping[str, str], source: str) -> 
     if not file.is_file():
         raise ConfigError(f"Lakebench config '{path}' does not exist: pass an existing YAML file to --lakebench-config")
     try:
-        raw = yaml.safe_load(file.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Lakebench config '{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"Lakebench config '{path}' must hold a mapping of keys to values")
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    # Bounded like --config: a line number, a key given twice named, aliases and nesting capped.
+    raw = load_mapping(text, source)
     return _normalized(_substitute(raw, env, "", source))
 
 
@@ -438,7 +445,7 @@ def read_lakebench_config(
     target_tb = lakebench_target_tb(scale, cycles)
     layer["scale"] = scale
     layer["file_size_mb"] = float(file_size_mb)
-    layer["num_files"] = lakebench_num_files(target_tb, file_size_mb)
+    layer["num_files"] = lakebench_num_files(target_tb, file_size_mb, what=f"scale (in {source})")
     layer["rows_per_file"] = ROWS_LAKEBENCH
     # Lakebench's generator keeps writing past the planned files only in continuous mode.
     layer["duration_s"] = float(duration) if duration is not None and datagen_mode == "continuous" else None

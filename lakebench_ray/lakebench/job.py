@@ -52,10 +52,17 @@ SOURCE = "the Lakebench job arguments"
 MODES = ("batch", "sequential", "continuous")
 
 
-def lakebench_num_files(target_tb: float, file_size_mb: float) -> int:
+def lakebench_num_files(target_tb: float, file_size_mb: float, what: str = "--target-tb") -> int:
     """The number of files Lakebench's generator makes for a target size in TiB (the target is
-    truncated to whole bytes first, as Lakebench does)."""
-    return max(1, int(int(target_tb * 2**40) / (file_size_mb * 2**20)))
+    truncated to whole bytes first, as Lakebench does). A size no plan can hold (more files than
+    ``MAX_FILES``, or beyond any float) is refused in one line."""
+    from ..config import MAX_FILES
+
+    total = target_tb * 2**40
+    if not (math.isfinite(total) and total / (file_size_mb * 2**20) <= MAX_FILES):
+        raise ConfigError(f"{what}: {target_tb:g} TiB makes more than {MAX_FILES:,} files of "
+                          f"{file_size_mb:g} MiB: ask for less data or larger files")
+    return max(1, int(int(total) / (file_size_mb * 2**20)))
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,9 @@ def _positive(kind):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+        if not value > 0 or not math.isfinite(value):
+            what = "a finite number greater than 0" if kind is float else "greater than 0"
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
         return value
 
     return parse
@@ -153,7 +161,7 @@ def parse_job_args(argv: Sequence[str], environ: Mapping[str, str] | None = None
     if node_id is None:
         raw = (env.get("JOB_COMPLETION_INDEX") or "").strip()
         if raw:
-            if not raw.isdigit():
+            if not (raw.isascii() and raw.isdigit()):  # str.isdigit alone accepts '²', which int() refuses
                 raise ConfigError(f"JOB_COMPLETION_INDEX: expected the pod's index (0, 1, ...), got {raw!r}")
             node_id = int(raw)
     if node_id is not None and node_id >= ns.total_nodes:

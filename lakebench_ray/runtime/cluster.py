@@ -136,7 +136,7 @@ def resolve_address(configured: Optional[str], stop: Callable[[], None] = lambda
         if where is None:
             raise stale("not HOST:PORT")
         _check_answers(*where, stop, stale, f"the Ray head recorded in {path},")
-        return address
+        return recorded if address is None else address  # the head Ray itself would join, named
     where = _split(address)
     if where is None:
         raise ConfigError(f"ray.address: '{address}' is not HOST:PORT (the GCS address, e.g. 10.0.0.5:6379), 'auto' or 'local'")
@@ -187,20 +187,28 @@ def _stderr_tee():
         os.dup2(saved, 2)  # the pipe's write end at fd 2 closes; the pump ends at its EOF
 
 
+def _not_about_the_sigterm_handler(record: logging.LogRecord) -> bool:
+    """Ray warns that it sets no SIGTERM handler when started from another thread: the point."""
+    return "SIGTERM handler is not set" not in record.getMessage()
+
+
 @contextlib.contextmanager
 def _keep_sigterm_handler():
     """``ray.init`` replaces the driver's SIGTERM handler with one that calls ``sys.exit`` from
-    wherever the process is; keep ours (a flag the run checks) in place while it starts."""
+    wherever the process is; keep ours (a flag the run checks) in place while it starts (from
+    another thread it sets none, and says so: that warning is dropped)."""
+    worker_log = logging.getLogger("ray._private.worker")
+    worker_log.addFilter(_not_about_the_sigterm_handler)
     utils = getattr(getattr(ray, "_private", None), "utils", None)
     original = getattr(utils, "set_sigterm_handler", None)
-    if original is None:
-        yield
-        return
-    utils.set_sigterm_handler = lambda handler: None
+    if original is not None:
+        utils.set_sigterm_handler = lambda handler: None
     try:
         yield
     finally:
-        utils.set_sigterm_handler = original
+        worker_log.removeFilter(_not_about_the_sigterm_handler)
+        if original is not None:
+            utils.set_sigterm_handler = original
 
 
 def _last_message(lines: list[str]) -> str:
@@ -223,7 +231,11 @@ def connect(configured: Optional[str], *, stop: Callable[[], None] = lambda: Non
     ``ray.init`` blocks in C++ where no signal reaches Python, so it runs in a thread while this
     one waits: ``stop`` (called every 0.1 s) raises to give up on a signal, and after
     ``timeout_s`` the run gives up with one line. The address is checked first (it answers as
-    Ray, see :func:`resolve_address`), so a port that is not Ray is refused in seconds."""
+    Ray, see :func:`resolve_address`), so a port that is not Ray is refused in seconds.
+
+    A Ray this call starts (``local``, or no head anywhere) is started from this thread: Ray ties
+    its processes to the thread that starts them (``PR_SET_PDEATHSIG``), so a helper thread that
+    ends would take the new cluster with it. Starting has no other side to hang on."""
     if ray.is_initialized():
         return False
     address = resolve_address(configured, stop)
@@ -236,6 +248,11 @@ def connect(configured: Optional[str], *, stop: Callable[[], None] = lambda: Non
         except BaseException as exc:  # noqa: BLE001 - Ray raises many types here (version mismatch, timeouts)
             outcome["error"] = exc
 
+    if address in (None, "local"):
+        with _stderr_tee() as said, _keep_sigterm_handler():
+            join()
+            message = said()
+        return _joined(outcome, where, message)
     with _stderr_tee() as said, _keep_sigterm_handler():
         joining = threading.Thread(target=join, name="lakebench-ray-join", daemon=True)
         joining.start()
@@ -250,6 +267,10 @@ def connect(configured: Optional[str], *, stop: Callable[[], None] = lambda: Non
                         f"is it a Ray of this environment, and is it up? Otherwise {_PRIVATE}"
                     )
         message = said()
+    return _joined(outcome, where, message)
+
+
+def _joined(outcome: dict, where: str, message: str) -> bool:
     exc = outcome.get("error")
     if exc is not None:
         text = " ".join(str(exc).split()) or type(exc).__name__
