@@ -55,9 +55,9 @@ LAKEBENCH = "platform: {storage: {s3: {buckets: {bronze: bronze}}}}\n"
     ("scale: .inf", "scale: must be a finite number, got inf"),
     ("scale: .nan", "scale: must be a finite number"),
     ("scale: 1e400", "scale: must be a finite number"),
-    ("scale: 1e308", "more than 10,000,000 files"),
-    ("architecture: {workload: {datagen: {file_size: 0}}}", "is not a file size of at least 1 MiB"),
-    ("architecture: {workload: {datagen: {file_size: " + "9" * 400 + "tb}}}", "is not a file size of at least 1 MiB"),
+    ("scale: 1e308", "scale: must be from 0.01 to 10000"),
+    ("architecture: {workload: {datagen: {file_size: 0}}}", "file_size: 0 is not a size such as 512mb"),
+    ("architecture: {workload: {datagen: {file_size: " + "9" * 400 + "tb}}}", "is not a size such as 512mb"),
 ])
 def test_lakebench_config_numbers_out_of_range_are_one_line(tmp_path, line, needle):
     path = tmp_path / "lakebench.yaml"
