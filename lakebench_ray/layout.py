@@ -77,11 +77,46 @@ def _partitioned(stem: str, count: int, index: int) -> str:
 
 
 def checkpoint_key(prefix: str, count: int = 1, index: int = 0) -> str:
+    """The single-document checkpoint of earlier releases (still read, never written)."""
     return f"{control_dir(prefix)}/{_partitioned('checkpoint', count, index)}"
 
 
+def checkpoint_dir(prefix: str, count: int = 1, index: int = 0) -> str:
+    """A partition's checkpoint log: ``head.json`` and the segments of its generations."""
+    return checkpoint_key(prefix, count, index)[: -len(".json")]
+
+
+#: The checkpoint log's head (fingerprint, sizes, generation) inside :func:`checkpoint_dir`.
+HEAD_NAME = "head.json"
+#: Segment folders of a checkpoint log: ``g-<generation>/``.
+GENERATION_MARK = "g-"
+SEGMENT_SUFFIX = ".jsonl"
+
+
+def checkpoint_head_key(folder: str) -> str:
+    return f"{folder}/{HEAD_NAME}"
+
+
+def generation_dir(folder: str, generation: str) -> str:
+    """Where the segments of one generation of the checkpoint log at ``folder`` go."""
+    return f"{folder}/{GENERATION_MARK}{generation}"
+
+
+def segment_key(folder: str, generation: str, writer: str, first: int, last: int) -> str:
+    """A segment written by ``writer`` holding its flushes ``first``..``last``: a writer's
+    segments list in the order it wrote them, and writers (named by their start time) in the
+    order they started."""
+    return f"{generation_dir(folder, generation)}/{writer}-{first:09d}-{last:09d}{SEGMENT_SUFFIX}"
+
+
 def report_key(prefix: str, count: int = 1, index: int = 0) -> str:
+    """The report's summary document (small: counts, plan, configuration, failures)."""
     return f"{control_dir(prefix)}/{_partitioned('report', count, index)}"
+
+
+def report_files_key(prefix: str, count: int = 1, index: int = 0) -> str:
+    """The report's per-file details, one JSON line per file written, beside the summary."""
+    return report_key(prefix, count, index)[: -len(".json")] + "-files.jsonl"
 
 
 def lease_key(prefix: str, count: int = 1, index: int = 0) -> str:
@@ -123,7 +158,13 @@ def is_hidden(relative: str) -> bool:
 __all__ = [
     "CONTROL_ROOT",
     "TEMP_MARK",
+    "HEAD_NAME",
+    "checkpoint_dir",
+    "checkpoint_head_key",
     "checkpoint_key",
+    "generation_dir",
+    "segment_key",
+    "report_files_key",
     "control_dir",
     "data_prefix",
     "file_key",

@@ -2,16 +2,16 @@
 
 Rows per file is measured (:func:`~lakebench_ray.format.calibrate`) with the installed pyarrow,
 yet it is part of the fingerprint and of every file's bytes. So it is measured once, by the run
-that makes a dataset, and recorded (checkpoint, report, every file's footer); whatever reads or
-continues that dataset later (``verify``, a resumed run) takes it from the record
-(:func:`plan_recorded`), and a library upgrade that would measure another number cannot make a
-finished dataset fail verification or its checkpoint be refused.
+that makes a dataset, and recorded (checkpoint, report, every file's footer: see
+:mod:`lakebench_ray.control.sizes`); whatever reads or continues that dataset later (``verify``,
+a resumed run) takes it from the record (:func:`plan_recorded`), and a library upgrade that would
+measure another number cannot make a finished dataset fail verification or its checkpoint be
+refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from typing import Optional
 
@@ -21,9 +21,9 @@ from .config import Config
 from .core import FilePlan, GenParams, build_loyalty_table, row_group_rows
 from .core.plan import ROWS_LAKEBENCH, estimated_row_bytes
 from .errors import ConfigError
+from .control.sizes import Sizing, find_recorded_sizing
 from .format import calibrate
-from .format.parquet import META_FINGERPRINT, META_ROWS_PER_FILE
-from .layout import control_dir, file_key, in_partition, is_hidden, is_s3, parse_file_name
+from .layout import in_partition, is_hidden, is_s3, parse_file_name
 from .sinks.s3 import MAX_PARTS
 from .sinks.s3.options import parse_s3_uri
 
@@ -64,7 +64,7 @@ def check_limits(config: Config, rows: int, file_bytes: float, num_files: int) -
 class RunPlan:
     params: GenParams
     files: FilePlan
-    file_ids: tuple[int, ...]  # the planned ids of this partition
+    file_ids: range  # the planned ids of this partition (a range: no memory per file)
     partition_count: int
     partition_index: int
     calibrated: bool
@@ -132,9 +132,9 @@ class RunPlan:
         Names relative to ``prefix``, sorted. What a run refuses or replaces, and what verify
         calls extra."""
         prefix = prefix.strip("/")
-        planned, count, index = set(self.file_ids), self.partition_count, self.partition_index
+        planned, count, index = self.file_ids, self.partition_count, self.partition_index  # a range: no set
         found = []
-        for key in sorted(keys):
+        for key in keys:
             relative = key[len(prefix) + 1 :] if prefix else key
             if is_hidden(relative):
                 continue
@@ -145,7 +145,7 @@ class RunPlan:
                 continue
             elif file_id >= self.files.num_files or in_partition(file_id, count, index):
                 found.append(relative)
-        return found
+        return sorted(found)
 
     def sizing(self, config: Config) -> dict:
         """What a checkpoint records so that a later run or ``verify`` takes the sizes from it
@@ -157,131 +157,6 @@ class RunPlan:
             "file_size_mb": config.file_size_mb,
             "row_group_mb": config.row_group_mb,
         }
-
-
-@dataclasses.dataclass(frozen=True)
-class Sizing:
-    """Rows per file and per row group as a run recorded them, with what identifies that run."""
-
-    rows_per_file: int
-    row_group_rows: int
-    bytes_per_row: float  # compressed bytes per row: sizes the estimates and the limit checks
-    fingerprint: str
-    source: str
-    #: The targets the rows were measured for; None when the record does not say (a footer).
-    file_size_mb: Optional[float] = None
-    row_group_mb: Optional[float] = None
-
-    def fits(self, config: Config) -> bool:
-        """Whether ``config`` describes the run that recorded this: the same targets (when
-        recorded), and with these sizes the same fingerprint, so every other value that shapes
-        the bytes (seed, payload, profile, dates, ...) is the same too."""
-        if self.file_size_mb is not None and self.file_size_mb != config.file_size_mb:
-            return False
-        if self.row_group_mb is not None and self.row_group_mb != config.row_group_mb:
-            return False
-        try:
-            params = config.gen_params(rows_per_file=self.rows_per_file, row_group_rows=self.row_group_rows)
-        except ConfigError:
-            return False
-        return params.fingerprint() == self.fingerprint
-
-
-def _number(value, kind):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"not a number: {value!r}")
-    return kind(value)
-
-
-def _sizing_from(doc: dict, source: str) -> Optional[Sizing]:
-    """The sizing in a checkpoint (``plan`` as :meth:`RunPlan.sizing` wrote it) or a report
-    (``plan`` summary and ``config``); None when the document holds none."""
-    try:
-        plan = doc["plan"]
-        if "config" in doc:  # a report
-            config, fingerprint = doc["config"], plan["config_fingerprint"]
-            targets = config["file_size_mb"], config["row_group_mb"]
-        else:
-            fingerprint = doc["fingerprint"]
-            targets = plan["file_size_mb"], plan["row_group_mb"]
-        return Sizing(
-            rows_per_file=_number(plan["rows_per_file"], int),
-            row_group_rows=_number(plan["row_group_rows"], int),
-            bytes_per_row=_number(plan["bytes_per_row"], float),
-            fingerprint=str(fingerprint),
-            source=source,
-            file_size_mb=_number(targets[0], float),
-            row_group_mb=_number(targets[1], float),
-        )
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-
-
-def _recorded_in_control_dir(store, prefix: str) -> list[Sizing]:
-    """Sizings recorded by the checkpoints, then the reports, of any partition of the dataset
-    (every partition of a dataset shares its sizes)."""
-    folder = control_dir(prefix)
-    names = []
-    for key in store.list(folder):
-        folder_of, _, name = key.rpartition("/")
-        if folder_of == folder and name.endswith(".json") and name.startswith(("checkpoint", "report")):
-            names.append((not name.startswith("checkpoint"), name, key))
-    found = []
-    for _, _, key in sorted(names):
-        try:
-            doc = json.loads(store.get_bytes(key) or b"null")
-        except ValueError:
-            continue
-        sizing = _sizing_from(doc, store.describe(key)) if isinstance(doc, dict) else None
-        if sizing is not None:
-            found.append(sizing)
-    return found
-
-
-def _recorded_in_footer(store, prefix: str) -> Optional[Sizing]:
-    """The sizing a data file carries: rows per file and fingerprint in its footer, rows per row
-    group as its first row group's (the last one of a file only takes the rest)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from .errors import LakebenchError
-
-    prefix = prefix.strip("/")
-    listing = store.list(prefix)
-    for key in sorted(listing):
-        relative = key[len(prefix) + 1:] if prefix else key
-        file_id = parse_file_name(relative)
-        if file_id is None or key != file_key(prefix, file_id):
-            continue
-        try:
-            reader = store.open_reader(key)
-            try:
-                meta = pq.ParquetFile(reader).metadata
-            finally:
-                reader.close()
-            footer = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
-            rows = int(footer[META_ROWS_PER_FILE])
-            group = meta.row_group(0).num_rows if meta.num_row_groups else rows
-            return Sizing(rows, group, listing[key] / rows, footer[META_FINGERPRINT],
-                          f"the footer of {store.describe(key)}")
-        except (pa.ArrowException, OSError, ValueError, KeyError, EOFError, LakebenchError):
-            continue  # not a file of ours after all, or damaged: verify says so; try the next
-    return None
-
-
-def find_recorded_sizing(store, prefix: str, config: Config) -> Optional[Sizing]:
-    """The sizes the run that made the dataset under ``prefix`` recorded, if it was made with
-    ``config``: from a checkpoint or report (which also record the targets the sizes were
-    measured for), else, when the control directory holds no record at all, from a footer.
-
-    A record of another configuration is not used, and then neither are footers (they would
-    carry the same other configuration): the sizes are measured afresh, and the fingerprint
-    check refuses to mix the two."""
-    records = _recorded_in_control_dir(store, prefix)
-    if not records:
-        footer = _recorded_in_footer(store, prefix)
-        records = [footer] if footer is not None else []
-    return next((r for r in records if r.fits(config)), None)
 
 
 def make_plan(config: Config, loyalty: np.ndarray | None = None, *, recorded: Optional[Sizing] = None) -> RunPlan:
@@ -304,7 +179,7 @@ def make_plan(config: Config, loyalty: np.ndarray | None = None, *, recorded: Op
         group = row_group_rows(rows, config.row_group_mb, probe.payload_bytes)
     params = config.gen_params(rows_per_file=rows, row_group_rows=group)
     count, index = config.partition.count, config.partition_index()
-    ids = tuple(range(index, num_files, count))
+    ids = range(index, num_files, count)
     return RunPlan(
         params=params,
         files=FilePlan(num_files, rows, group, config.file_size_mb, per_row),
@@ -317,18 +192,18 @@ def make_plan(config: Config, loyalty: np.ndarray | None = None, *, recorded: Op
     )
 
 
-def with_recorded_sizes(plan: RunPlan, config: Config, store, prefix: str) -> RunPlan:
+def with_recorded_sizes(plan: RunPlan, config: Config, store, prefix: str, control=None) -> RunPlan:
     """``plan`` (sizes measured by this process), or, when the dataset under ``prefix`` recorded
     sizes for ``config``, the same plan with those: a run continuing a dataset writes what the
     run that started it would have written."""
     if config.fixed_rows_per_file is not None:
         return plan
-    recorded = find_recorded_sizing(store, prefix, config)
+    recorded = find_recorded_sizing(store, prefix, config, control)
     return plan if recorded is None else make_plan(config, recorded=recorded)
 
 
-def plan_recorded(config: Config, store, prefix: str, loyalty: np.ndarray | None = None) -> RunPlan:
+def plan_recorded(config: Config, store, prefix: str, loyalty: np.ndarray | None = None, control=None) -> RunPlan:
     """The plan of the dataset ``config`` made under ``prefix``: sizes from what its run
     recorded, measured only when nothing of this configuration is recorded (a fresh run)."""
-    recorded = find_recorded_sizing(store, prefix, config) if config.fixed_rows_per_file is None else None
+    recorded = find_recorded_sizing(store, prefix, config, control) if config.fixed_rows_per_file is None else None
     return make_plan(config, loyalty, recorded=recorded)

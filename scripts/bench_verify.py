@@ -74,13 +74,16 @@ def generate(root: str, overrides: list[str], workers: int) -> dict:
         receipts = list(pool.map(_write_one, [(root, overrides, i) for i in plan.file_ids]))
     sizes = [r["size"] for r in receipts]
     # Recorded as a run records them, so verify's content check has its digests.
-    from lakebench_ray.layout import checkpoint_key
-    from lakebench_ray.runtime.checkpoint import Checkpoint
+    from lakebench_ray.control.checkpoint import CheckpointLog, open_for_run
     from lakebench_ray.sinks import LocalStore
 
-    checkpoint = Checkpoint(LocalStore(root), checkpoint_key(config.output.prefix), plan.fingerprint)
-    checkpoint.files = dict(zip(plan.file_ids, receipts))
-    checkpoint.flush()
+    store = LocalStore(root)
+    opened = open_for_run(store, config.output.prefix, plan.file_ids, plan.partition_count, plan.partition_index,
+                          plan.fingerprint, plan.sizing(config), resume=False)
+    log = CheckpointLog(store, opened.folder, opened.generation)
+    for file_id, receipt in zip(plan.file_ids, receipts):
+        log.hold(file_id, receipt)
+    log.flush()
     return {"files": len(sizes), "bytes": sum(sizes), "rows": plan.files.total_rows,
             "seconds": round(time.perf_counter() - started, 1)}
 

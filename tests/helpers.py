@@ -43,3 +43,55 @@ def small_params(**kw) -> GenParams:
 
 def replace(params: GenParams, **kw) -> GenParams:
     return dataclasses.replace(params, **kw)
+
+
+def checkpoint_receipts(read, keys, prefix: str = "customer/interactions", count: int = 1, index: int = 0) -> dict:
+    """file id -> receipt, read from a partition's checkpoint log as it stands (a test looks at
+    the stored objects themselves): ``read(key)`` gives bytes or None, ``keys(prefix)`` the keys
+    under a prefix. Empty while nothing is saved; segments compacted meanwhile are skipped."""
+    import json
+
+    from lakebench_ray import layout
+
+    folder = layout.checkpoint_dir(prefix, count, index)
+    head = read(layout.checkpoint_head_key(folder))
+    if head is None:
+        return {}
+    where = layout.generation_dir(folder, json.loads(head)["generation"]) + "/"
+    found = {}
+    for key in sorted(keys(where)):
+        for line in (read(key) or b"").decode().splitlines():
+            file_id, size, crc32, tag = json.loads(line)
+            found[file_id] = {"size": size, "crc32": crc32, "tag": tag}
+    return found
+
+
+def local_receipts(root: Path, prefix: str = "customer/interactions", count: int = 1, index: int = 0) -> dict:
+    """:func:`checkpoint_receipts` of a checkpoint under a local output directory."""
+
+    def read(key):
+        try:
+            return (root / key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def keys(where):
+        return [p.relative_to(root).as_posix() for p in (root / where).glob("*.jsonl")]
+
+    return checkpoint_receipts(read, keys, prefix, count, index)
+
+
+def s3_receipts(client, bucket: str, prefix: str = "customer/interactions", count: int = 1, index: int = 0) -> dict:
+    """:func:`checkpoint_receipts` of a checkpoint in an S3 bucket (through a boto3 client)."""
+
+    def read(key):
+        try:
+            return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except client.exceptions.NoSuchKey:
+            return None
+
+    def keys(where):
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=where)
+        return [item["Key"] for page in pages for item in page.get("Contents", ())]
+
+    return checkpoint_receipts(read, keys, prefix, count, index)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
@@ -52,8 +51,11 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def checkpoint_count(path: Path) -> int:
+def checkpoint_count(root: Path, prefix: str = "customer/interactions") -> int:
+    """Files the checkpoint under the output directory ``root`` records so far."""
+    from .helpers import local_receipts
+
     try:
-        return json.loads(path.read_text())["count"]
+        return len(local_receipts(root, prefix))
     except (FileNotFoundError, ValueError, KeyError):
         return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from lakebench_ray.errors import CheckpointMismatchError
 from lakebench_ray.lease import LeaseInfo
 from lakebench_ray.planning import make_plan
 
-from .helpers import ROOT, dir_hashes, file_bytes, sha256
+from .helpers import ROOT, dir_hashes, file_bytes, local_receipts, sha256
 
 SMALL = ["num_files=4", "rows_per_file=3000", "payload_kb=0.5", "customer_id_max=20000", "progress=false"]
 # Bigger files for runs that must still be busy when the test acts on them.
@@ -55,10 +56,16 @@ def test_resume_regenerates_missing_changed_and_unrecorded_files(ray_local, tmp_
     lakebench_ray.generate(config)
     (data_dir(tmp_path) / "part-000001.parquet").unlink()
     flip_byte(data_dir(tmp_path) / "part-000002.parquet")
+    # The checkpoint as an earlier release kept it (one document), which a resume still reads;
+    # file 3 recorded as done without a digest (as the first format did): not trusted.
+    head = json.loads((control_dir(tmp_path) / "checkpoint" / "head.json").read_text())
+    receipts = local_receipts(tmp_path)
+    shutil.rmtree(control_dir(tmp_path) / "checkpoint")
     checkpoint_path = control_dir(tmp_path) / "checkpoint.json"
-    doc = json.loads(checkpoint_path.read_text())
-    del doc["files"]["3"]  # recorded as done, but without a digest: not trusted
-    checkpoint_path.write_text(json.dumps(doc))
+    checkpoint_path.write_text(json.dumps({
+        "format": 2, "fingerprint": head["fingerprint"], "plan": head["plan"], "count": 4, "completed": [0, 1, 2, 3],
+        "files": {str(i): r for i, r in receipts.items() if i != 3},
+    }))
 
     out = []
 
@@ -76,23 +83,21 @@ def test_resume_regenerates_missing_changed_and_unrecorded_files(ray_local, tmp_
     assert "part-000001.parquet (missing)" in text and "part-000002.parquet (changed since it was written)" in text
     assert "part-000003.parquet (no digest recorded)" in text
     assert dir_hashes(data_dir(tmp_path)) == expected_hashes(config)
-    assert json.loads(checkpoint_path.read_text())["completed"] == [0, 1, 2, 3]
+    assert sorted(local_receipts(tmp_path)) == [0, 1, 2, 3] and not checkpoint_path.exists()
 
 
 def test_checkpoint_names_its_config_before_any_file_is_written(ray_local, tmp_path):
     """Whatever a run does to the files, the checkpoint it leaves names that run's config."""
     from lakebench_ray.sinks import LocalStore
     from lakebench_ray.runtime.checkpoint import start
-    from lakebench_ray.layout import checkpoint_key
 
     lakebench_ray.generate(lakebench_ray.load_config(None, [f"output.uri={tmp_path}", *SMALL]))
     other = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", *SMALL, "seed=43"])
     plan = make_plan(other)
     store = LocalStore(tmp_path)
-    key = checkpoint_key("customer/interactions")
-    start(store, "customer/interactions", key, plan, other, print)
-    doc = json.loads(store.get_bytes(key))
-    assert doc["fingerprint"] == plan.fingerprint and doc["completed"] == []
+    start(store, "customer/interactions", plan, other, print)
+    doc = json.loads((control_dir(tmp_path) / "checkpoint" / "head.json").read_text())
+    assert doc["fingerprint"] == plan.fingerprint and local_receipts(tmp_path) == {}
 
 
 def cli(*args: str, env=None, **kw) -> subprocess.Popen:

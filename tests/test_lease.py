@@ -14,7 +14,7 @@ import pytest
 from lakebench_ray.errors import LeaseHeld, LeaseLost
 from lakebench_ray.layout import lease_key
 from lakebench_ray.lease import Clock, Lease, LeaseInfo, partitions_overlap
-from lakebench_ray.runtime.checkpoint import Checkpoint
+from lakebench_ray.control.checkpoint import CheckpointLog
 from lakebench_ray.sinks import LocalStore
 
 PREFIX = "customer/interactions"
@@ -146,12 +146,12 @@ def test_a_run_whose_lease_was_taken_over_never_records_or_reports(store):
     the new holder, and nothing it would have saved is written."""
     holder = Lease(store, PREFIX, ttl_s=30, clock=FakeClock(offset=-120)).acquire()
     second = Lease(store, PREFIX, ttl_s=30, clock=FakeClock()).acquire(note=lambda _: None)
-    checkpoint = Checkpoint(store, "_lakebench/customer/interactions/checkpoint.json", "fp", fence=holder.confirm)
-    checkpoint.files = {0: {}}
+    checkpoint = CheckpointLog(store, "_lakebench/customer/interactions/checkpoint", "g", fence=holder.confirm)
+    checkpoint.hold(0, {"size": 1, "crc32": "00000000", "tag": "t"})
     with pytest.raises(LeaseLost, match=f"taken over by run {second.holder} on host") as err:
         checkpoint.flush()
     assert "\n" not in str(err.value)
-    assert store.get_bytes(checkpoint.key) is None
+    assert checkpoint.saved == 0 and not store.list("_lakebench/customer/interactions/checkpoint")
     with pytest.raises(LeaseLost, match=second.holder):
         holder.confirm()
     assert holder.renew() is False

@@ -97,6 +97,8 @@ class Net:
         assert self.s3(self.client.list_multipart_uploads, Bucket=bucket).get("Uploads", []) == []
         body = self.s3(self.client.get_object, Bucket=bucket, Key=f"_lakebench/{PREFIX}/report.json")["Body"]
         report = json.loads(self.s3(body.read))
+        lines = self.s3(self.client.get_object, Bucket=bucket, Key=report["files_document"])["Body"]
+        report["files"] = [json.loads(line) for line in self.s3(lines.read).splitlines()]  # a line per file
         tags = {o["Key"]: o["ETag"] for o in listing}
         assert {f["key"]: f["tag"] for f in report["files"]} == tags, "a file changed after the run recorded it"
         return report

@@ -15,7 +15,7 @@ import lakebench_ray
 from lakebench_ray.errors import PrefixNotOwned
 from lakebench_ray.verify import verify
 
-from .helpers import dir_hashes
+from .helpers import dir_hashes, local_receipts
 
 SMALL = ["rows_per_file=3000", "payload_kb=0.5", "customer_id_max=20000", "progress=false"]
 # scale 10 then scale 1, with files big enough that scale 10 makes 5 of them and scale 1 one.
@@ -27,7 +27,8 @@ def data_dir(out: Path) -> Path:
 
 
 def checkpoint(out: Path) -> dict:
-    return json.loads((out / "_lakebench" / "customer" / "interactions" / "checkpoint.json").read_bytes())
+    head = json.loads((out / "_lakebench" / "customer" / "interactions" / "checkpoint" / "head.json").read_bytes())
+    return {"head": head, "completed": sorted(local_receipts(out))}
 
 
 def run(out: Path, *overrides: str) -> tuple[lakebench_ray.Report, str]:

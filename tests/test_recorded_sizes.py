@@ -87,7 +87,7 @@ def test_verify_and_resume_take_the_recorded_sizes(dataset, monkeypatch):
     assert report.files_written == 0 and report.files_skipped == 3
     assert f"{written.files.rows_per_file:,} rows per file as recorded in" in out.text
     assert report.plan["config_fingerprint"] == written.fingerprint
-    doc = json.loads((root / "_lakebench" / PREFIX / "checkpoint.json").read_text())
+    doc = json.loads((root / "_lakebench" / PREFIX / "checkpoint" / "head.json").read_text())
     assert doc["fingerprint"] == written.fingerprint
     assert doc["plan"]["rows_per_file"] == written.files.rows_per_file
 
@@ -97,9 +97,9 @@ def test_without_the_sizes_recorded_the_checkpoint_would_be_refused(dataset, mon
     longer readable as ours: the new measurement is another configuration, and is refused."""
     root, config, written = dataset
     control = root / "_lakebench" / PREFIX
-    doc = json.loads((control / "checkpoint.json").read_text())
+    doc = json.loads((control / "checkpoint" / "head.json").read_text())
     del doc["plan"]
-    (control / "checkpoint.json").write_text(json.dumps(doc))
+    (control / "checkpoint" / "head.json").write_text(json.dumps(doc))
     (control / "report.json").unlink()
     other_calibration(monkeypatch)
     store = LocalStore(root)

@@ -16,7 +16,7 @@ import pytest
 import lakebench_ray
 from lakebench_ray.errors import CheckpointMismatchError
 
-from .helpers import ROOT, dir_hashes, file_bytes, sha256
+from .helpers import ROOT, dir_hashes, file_bytes, local_receipts, sha256
 
 SMALL = ["num_files=4", "rows_per_file=3000", "payload_kb=0.5", "customer_id_max=20000", "progress=false"]
 
@@ -68,20 +68,23 @@ def test_generate_end_to_end(ray_local, tmp_path):
         assert sha256((data_dir(tmp_path) / f"part-{i:06d}.parquet").read_bytes()) == sha256(file_bytes(params, i))
     meta = control_dir(tmp_path)
     saved = json.loads((meta / "report.json").read_text())
-    assert saved["files_written"] == 4 and len(saved["files"]) == 4
-    assert all(f["node_id"] and f["seconds"] > 0 for f in saved["files"])
-    checkpoint = json.loads((meta / "checkpoint.json").read_text())
-    assert checkpoint["completed"] == [0, 1, 2, 3] and checkpoint["fingerprint"] == params.fingerprint()
+    lines = sorted((json.loads(line) for line in (meta / "report-files.jsonl").read_text().splitlines()),
+                   key=lambda f: f["file_id"])
+    assert saved["files_written"] == 4 and len(lines) == 4 and report.files == lines
+    assert all(f["node_id"] and f["seconds"] > 0 for f in lines)
+    receipts = local_receipts(tmp_path)
+    head = json.loads((meta / "checkpoint" / "head.json").read_text())
+    assert sorted(receipts) == [0, 1, 2, 3] and head["fingerprint"] == params.fingerprint()
     # Every file's digest, computed while it streamed out, is the CRC32 of the bytes on disk,
     # in the checkpoint and in the report.
     for i in range(4):
         data = (data_dir(tmp_path) / f"part-{i:06d}.parquet").read_bytes()
-        recorded = checkpoint["files"][str(i)]
+        recorded = receipts[i]
         assert recorded["crc32"] == f"{zlib.crc32(data):08x}" and recorded["size"] == len(data)
-        assert saved["files"][i]["crc32"] == recorded["crc32"] and saved["files"][i]["tag"] == recorded["tag"]
+        assert lines[i]["crc32"] == recorded["crc32"] and lines[i]["tag"] == recorded["tag"]
     # Only data files under the data prefix; control files beside it; no empty folder anywhere.
     assert sorted(p.name for p in data_dir(tmp_path).iterdir()) == names
-    assert sorted(p.name for p in meta.iterdir()) == ["checkpoint.json", "report.json"]
+    assert sorted(p.name for p in meta.iterdir()) == ["checkpoint", "report-files.jsonl", "report.json"]
     assert empty_dirs(tmp_path) == []
     # The API leaves a Ray it did not start running.
     assert ray_local.is_initialized()
@@ -143,11 +146,10 @@ def test_resume_after_driver_sigkill(ray_local, tmp_path):
         f"ray.address={gcs}", "ray.num_actors=1",
     ]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    checkpoint = control_dir(out) / "checkpoint.json"
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:
-            if checkpoint.exists() and json.loads(checkpoint.read_text())["count"] >= 2:
+            if len(local_receipts(out)) >= 2:
                 break
             assert proc.poll() is None, proc.stderr.read().decode()
             time.sleep(0.05)
@@ -156,7 +158,7 @@ def test_resume_after_driver_sigkill(ray_local, tmp_path):
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    done = json.loads(checkpoint.read_text())["completed"]
+    done = sorted(local_receipts(out))
     assert len(done) < 10, "the driver finished before it was killed"
 
     report = lakebench_ray.generate(

@@ -17,7 +17,7 @@ import ray
 import lakebench_ray
 from lakebench_ray.errors import GenerationFailed
 
-from .helpers import ROOT, dir_hashes, file_bytes, sha256
+from .helpers import ROOT, dir_hashes, file_bytes, s3_receipts, sha256
 
 pytestmark = pytest.mark.slow
 PREFIX = "customer/interactions"
@@ -66,8 +66,8 @@ def test_s3_run_equals_local_run(ray_s3, s3_env, s3_bucket, s3_client, tmp_path)
     local = tmp_path / "local"
     lakebench_ray.generate(lakebench_ray.load_config(None, [f"output.uri={local}", *ARGS]))
     assert object_hashes(s3_client, s3_bucket) == dir_hashes(local / PREFIX)
-    checkpoint = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"_lakebench/{PREFIX}/checkpoint.json")["Body"].read())
-    assert checkpoint["completed"] == [0, 1, 2]
+    receipts = s3_receipts(s3_client, s3_bucket, PREFIX)
+    assert sorted(receipts) == [0, 1, 2]
     report_doc = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"_lakebench/{PREFIX}/report.json")["Body"].read())
     assert report_doc["files_written"] == 3
     secret, access = os.environ["AWS_SECRET_ACCESS_KEY"], os.environ["AWS_ACCESS_KEY_ID"]
@@ -76,19 +76,24 @@ def test_s3_run_equals_local_run(ray_s3, s3_env, s3_bucket, s3_client, tmp_path)
     # Only data files under the data prefix; checkpoint and report in the control directory;
     # no lease or probe left behind.
     keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"])
-    assert keys == [f"_lakebench/{PREFIX}/checkpoint.json", f"_lakebench/{PREFIX}/report.json",
-                    *(f"{PREFIX}/part-{i:06d}.parquet" for i in range(3))]
+    control = [k for k in keys if k.startswith("_lakebench/")]
+    assert keys == [*control, *(f"{PREFIX}/part-{i:06d}.parquet" for i in range(3))]
+    assert [k for k in control if not k.startswith(f"_lakebench/{PREFIX}/checkpoint/")] == [
+        f"_lakebench/{PREFIX}/report-files.jsonl", f"_lakebench/{PREFIX}/report.json"]
+    lines = [json.loads(line) for line in s3_client.get_object(
+        Bucket=s3_bucket, Key=f"_lakebench/{PREFIX}/report-files.jsonl")["Body"].read().splitlines()]
+    by_id = {f["file_id"]: f for f in lines}
     # Each file's digest: the CRC32 of its bytes, which S3 also keeps as the object's full-object
     # checksum (verified by the server on completion), and its ETag as the version tag.
     for i in range(3):
         key = f"{PREFIX}/part-{i:06d}.parquet"
         data = s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read()
         head = s3_client.head_object(Bucket=s3_bucket, Key=key, ChecksumMode="ENABLED")
-        recorded = checkpoint["files"][str(i)]
+        recorded = receipts[i]
         assert recorded["crc32"] == f"{zlib.crc32(data):08x}" and recorded["size"] == len(data)
         assert base64.b64decode(head["ChecksumCRC32"]) == zlib.crc32(data).to_bytes(4, "big")
         assert head.get("ChecksumType") == "FULL_OBJECT" and recorded["tag"] == head["ETag"]
-        assert report_doc["files"][i]["crc32"] == recorded["crc32"]
+        assert by_id[i]["crc32"] == recorded["crc32"]
 
 
 def test_s3_resume_regenerates_deleted_and_replaced_objects(ray_s3, s3_env, s3_bucket, s3_client):
@@ -122,8 +127,8 @@ def test_permanent_failure_fails_the_run_and_leaves_nothing(ray_s3, s3_env, s3_b
         lakebench_ray.generate(config)
     assert s3_client.list_objects_v2(Bucket=s3_bucket, Prefix=f"{PREFIX}/part-").get("KeyCount", 0) == 0
     assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
-    checkpoint = s3_client.get_object(Bucket=s3_bucket, Key=f"_lakebench/{PREFIX}/checkpoint.json")["Body"].read()
-    assert json.loads(checkpoint)["completed"] == []
+    head = s3_client.get_object(Bucket=s3_bucket, Key=f"_lakebench/{PREFIX}/checkpoint/head.json")["Body"].read()
+    assert json.loads(head)["fingerprint"] and s3_receipts(s3_client, s3_bucket, PREFIX) == {}
 
 
 def test_resume_after_driver_sigkill_during_uploads(ray_s3, s3_env, s3_server, s3_bucket, s3_client):
@@ -133,13 +138,9 @@ def test_resume_after_driver_sigkill_during_uploads(ray_s3, s3_env, s3_server, s
     gcs = ray_s3.get_runtime_context().gcs_address
     proc = subprocess.Popen([sys.executable, "-m", "lakebench_ray", "generate", *args, f"ray.address={gcs}", "ray.num_actors=1"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    key = f"_lakebench/{PREFIX}/checkpoint.json"
 
     def done() -> int:
-        try:
-            return json.loads(s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read())["count"]
-        except s3_client.exceptions.NoSuchKey:
-            return 0
+        return len(s3_receipts(s3_client, s3_bucket, PREFIX))
 
     deadline = time.monotonic() + 120
     try:

@@ -17,15 +17,14 @@ import pytest
 import ray
 
 import lakebench_ray
-from lakebench_ray.runtime.checkpoint import checkpoint_key
-from lakebench_ray.runtime.driver import report_key
+from lakebench_ray.layout import report_key
 
-from .helpers import ROOT, file_bytes, sha256
+from .helpers import ROOT, file_bytes, local_receipts, s3_receipts, sha256
 from .multinode import Background, checkpoint_count, wait_for
 
 PREFIX = "customer/interactions"
 # Where the run keeps its checkpoint and report, as the runtime names them.
-CHECKPOINT, REPORT = checkpoint_key(PREFIX), report_key(PREFIX)
+REPORT = report_key(PREFIX)
 ARGS = ["rows_per_file=6000", "payload_kb=2", "customer_id_max=20000", "checkpoint.every_files=1", "ray.num_actors=1"]
 
 
@@ -69,8 +68,7 @@ def test_sigterm_stops_cleanly_and_resumes(tmp_path):
     out = tmp_path / "run"
     args = [f"output.uri={out}", "num_files=10", *ARGS, "progress=false"]
     proc = start([*args, "ray.address=local"])
-    checkpoint = out / CHECKPOINT
-    seconds, stderr = stop(proc, signal.SIGTERM, lambda: checkpoint_count(checkpoint) >= 1)
+    seconds, stderr = stop(proc, signal.SIGTERM, lambda: checkpoint_count(out) >= 1)
     print(f"SIGTERM to exit: {seconds:.1f}s")
     assert proc.returncode == 128 + signal.SIGTERM
     line = one_line(stderr)
@@ -79,7 +77,7 @@ def test_sigterm_stops_cleanly_and_resumes(tmp_path):
     assert seconds < 20, seconds
     data = out / PREFIX
     assert not [p.name for p in data.iterdir() if p.name.startswith(".")], "temp files left behind"
-    saved = json.loads(checkpoint.read_text())["completed"]
+    saved = sorted(local_receipts(out))
     present = sorted(int(p.name[5:11]) for p in data.glob("part-*.parquet"))
     assert set(saved) <= set(present) and len(saved) < 10
     config = lakebench_ray.load_config(None, [*args, "resume=true"])
@@ -92,7 +90,6 @@ def test_sigterm_stops_cleanly_and_resumes(tmp_path):
 def test_sigint_on_s3_leaves_no_open_upload(s3_env, s3_server, s3_bucket, s3_client, tmp_path):
     args = [f"output.uri=s3://{s3_bucket}", "num_files=8", *ARGS, "s3.part_size_mb=5", "progress=false"]
     proc = start([*args, "ray.address=local"], env=dict(os.environ, **s3_server.env))
-    key = CHECKPOINT
 
     def uploading() -> bool:
         return bool(s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads"))
@@ -103,8 +100,7 @@ def test_sigint_on_s3_leaves_no_open_upload(s3_env, s3_server, s3_bucket, s3_cli
     assert one_line(stderr).startswith("lakebench-ray: error: stopped by SIGINT: ")
     assert seconds < 20, seconds
     assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
-    saved = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read())
-    assert saved["count"] == len(saved["completed"]) < 8
+    assert len(s3_receipts(s3_client, s3_bucket)) < 8
 
 
 def checkpoint_actor():
@@ -119,14 +115,13 @@ def test_checkpoint_actor_lost_mid_run(ray_local, tmp_path, restart, caplog):
     checkpoint. Either way: a complete checkpoint and a report, no ActorDiedError."""
     config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", "num_files=12", *ARGS, "progress=false"])
     run = Background(config)
-    checkpoint = tmp_path / CHECKPOINT
-    wait_for(lambda: checkpoint_count(checkpoint) >= 2, 120, "two files checkpointed")
+    wait_for(lambda: checkpoint_count(tmp_path) >= 2, 120, "two files checkpointed")
     ray.kill(checkpoint_actor(), no_restart=not restart)
-    assert checkpoint_count(checkpoint) < 8 and run.thread.is_alive(), "the run ended before the actor was lost"
+    assert checkpoint_count(tmp_path) < 8 and run.thread.is_alive(), "the run ended before the actor was lost"
     report = run.result()
     assert "the checkpoint actor was lost" in caplog.text
     if not restart:
         assert "the driver keeps the checkpoint from now on" in caplog.text
     assert report.ok and report.files_written == 12
-    assert json.loads(checkpoint.read_text())["completed"] == list(range(12))
+    assert sorted(local_receipts(tmp_path)) == list(range(12))
     assert json.loads((tmp_path / REPORT).read_text())["files_written"] == 12

@@ -25,14 +25,15 @@ import pytest
 
 from lakebench_ray.config import load_config
 from lakebench_ray.core import build_loyalty_table, file_key
-from lakebench_ray.layout import checkpoint_key
+from lakebench_ray.errors import CheckpointMismatchError
+from lakebench_ray.layout import checkpoint_dir
 from lakebench_ray.format import write_file
 from lakebench_ray.planning import make_plan
 from lakebench_ray.sinks import LocalStore
 from lakebench_ray.verify import RuleSet, sample_ids, tolerance, verify
 from lakebench_ray.verify.report import PLOTS, write_report
 
-from .helpers import ROOT, replace
+from .helpers import ROOT, local_receipts, replace
 
 PREFIX = "customer/interactions"
 NUM_FILES = 4
@@ -58,15 +59,21 @@ def write_dataset(store, config, ids=None, params=None) -> None:
 
 
 def record(store, config, receipts: dict) -> None:
-    """Add receipts to the checkpoint of ``config`` (as a run would have recorded them)."""
-    from lakebench_ray.runtime.checkpoint import Checkpoint, load_document, recorded_files
+    """Add receipts to the checkpoint of ``config`` (as a run would have recorded them; a
+    checkpoint of another configuration is replaced, as a run with resume=false does)."""
+    from lakebench_ray.control.checkpoint import CheckpointLog, open_for_run
 
-    key = checkpoint_key(config.output.prefix)
-    checkpoint = Checkpoint(store, key, make_plan(config).fingerprint)
-    doc = load_document(store, key)
-    checkpoint.files = recorded_files(doc) if doc else {}
-    checkpoint.files.update(receipts)
-    checkpoint.flush()
+    plan = make_plan(config)
+    where = (store, config.output.prefix, plan.file_ids, plan.partition_count, plan.partition_index, plan.fingerprint,
+             None)
+    try:
+        opened = open_for_run(*where, resume=True)
+    except CheckpointMismatchError:
+        opened = open_for_run(*where, resume=False)
+    log = CheckpointLog(store, opened.folder, opened.generation)
+    for file_id, receipt in receipts.items():
+        log.hold(file_id, receipt)
+    log.flush()
 
 
 def rerecord(root: Path, file_id: int) -> None:
@@ -484,17 +491,13 @@ def test_deep_regenerates_and_compares(dataset):
 
 def test_digests_of_partition_runs_verify_the_whole_dataset(dataset):
     """A dataset made by partition runs (one checkpoint each) verifies as a whole."""
-    from lakebench_ray.runtime.checkpoint import Checkpoint, load_document, recorded_files
-
     config = config_for(dataset)
     store = LocalStore(dataset)
-    whole = recorded_files(load_document(store, checkpoint_key(PREFIX)))
-    store.delete(checkpoint_key(PREFIX))
+    whole = local_receipts(dataset, PREFIX)
+    shutil.rmtree(dataset / checkpoint_dir(PREFIX))
     for index in range(2):
         part_config = config_for(dataset, "partition.count=2", f"partition.index={index}")
-        checkpoint = Checkpoint(store, checkpoint_key(PREFIX, 2, index), make_plan(part_config).fingerprint)
-        checkpoint.files = {i: r for i, r in whole.items() if i % 2 == index}
-        checkpoint.flush()
+        record(store, part_config, {i: r for i, r in whole.items() if i % 2 == index})
     result = verify(config)
     assert result.ok, result.problems
     assert sorted(result.content.recorded) == [0, 1, 2, 3]

@@ -21,14 +21,17 @@ from ..planning import RunPlan, make_plan
 from ..sinks import Store, open_store
 from . import cluster
 from .actors import GeneratorActor
+from ..control.checkpoint import CheckpointLog
+from ..control.receipts import Listing
 from . import checkpoint as checkpoints
-from .checkpoint import Checkpoint, CheckpointActor
+from .checkpoint import CheckpointActor
 from .metrics import RunMetrics
 from .outage import outage_gate, storage_step
 from .pool import FailedFile, FilePool, PoolSettings, StopRequested
 from .progress import Progress
 from .recorder import CheckpointRecorder
-from .report import Report
+from ..control import report as reports
+from ..control.report import FileLines, Report
 from .results import FileResult
 from .signals import StopSignals
 
@@ -40,7 +43,6 @@ STOP_GRACE_S = 5.0
 log = logging.getLogger(__name__)
 
 
-report_key = layout.report_key
 
 
 def _cleanup_partials(store: Store, prefix: str, plan: RunPlan) -> int:
@@ -148,20 +150,19 @@ class _Run:
         self.spec = config.store_spec()
         self.store = open_store(**self.spec)
         self.prefix = config.output.prefix.strip("/")
-        self.key = layout.checkpoint_key(self.prefix, plan.partition_count, plan.partition_index)
         self.every = (config.checkpoint.every_files, config.checkpoint.every_seconds)
         self.budget = config.outage_budget_s
-        self.planned = set(plan.file_ids)
+        self.planned = plan.file_ids  # a range: membership without a set of every id
         self.own_ray = False
         self.lease: Optional[Lease] = None
         self.pool: Optional[FilePool] = None
         self.recorder: Optional[CheckpointRecorder] = None
         self.checkpoint_actor = None
         self.saved = False  # the checkpoint has had its last save: nothing more to save on the way out
-        self.done_before: dict[int, dict] = {}
+        self.opened = None  # the checkpoint as opened for this run (where it goes, what it confirmed)
+        self.todo = plan.file_ids  # the ids to write: a range, or an array of 8 bytes a file
+        self.lines = FileLines()  # the report's per-file lines, spooled: no list of every result
         self.outside: list[str] = []  # data files under the prefix that this plan does not make
-        self.todo: list[int] = []
-        self.results: list[FileResult] = []
 
     def say(self, message: str) -> None:
         print(f"lakebench-ray: note: {message}", file=self.out, flush=True)
@@ -186,33 +187,34 @@ class _Run:
         self.lease.start_renewing()
         # The prefix listed once, under the lease: what is there and not of this plan is refused,
         # or replaced or kept as output.existing says, before anything is written.
-        listing = store.stat_all(prefix)
+        listing = Listing(store.iter_stats(prefix), prefix)  # 24 bytes a data file, names for the rest
         self._own_prefix(listing)
         # Checked against this config before any work: a mismatch stops the run, and nothing is
         # ever written over a foreign checkpoint; saved with this run's fingerprint before any file.
-        self.plan, self.done_before = checkpoints.start(store, prefix, self.key, plan, config, self.say,
-                                                        fence=self.lease.confirm, listing=listing)
-        plan, done_before = self.plan, self.done_before
+        self.plan, self.opened = checkpoints.start(store, prefix, plan, config, self.say, fence=self.lease.confirm,
+                                                   listing=listing)
+        del listing  # what it held is decided: the plan's outsiders and the files to skip
+        plan, confirmed = self.plan, self.opened.confirmed
+        self.todo = confirmed.todo(plan.file_ids) if confirmed is not None else plan.file_ids
+        skipped = len(plan.file_ids) - len(self.todo)
         if self.signals.requested:
-            raise _interrupted(self.signals, len(done_before), len(plan.file_ids), saved=True)
+            raise _interrupted(self.signals, skipped, len(plan.file_ids), saved=True)
         if waiting_for:
             print(f"lakebench-ray: {waiting_for}", file=self.out, flush=True)
         run_id = secrets.token_hex(3)
         # Pinned to the driver's node: it lives and dies with the driver, never with a worker.
-        # Restarted when lost (its constructor gets the files done before this run; the driver
-        # sends again what this run did, see CheckpointRecorder).
+        # Restarted when lost (the driver sends again what this run did and the actor had not
+        # yet saved, see CheckpointRecorder).
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         self.checkpoint_actor = ray.remote(num_cpus=0, max_restarts=CHECKPOINT_ACTOR_RESTARTS, max_task_retries=0)(
             CheckpointActor
         ).options(name=f"lakebench-checkpoint-{run_id}", scheduling_strategy=here).remote(
-            self.spec, self.key, plan.fingerprint, *self.every, {str(i): r for i, r in done_before.items()},
-            plan.sizing(config), self.lease.fence,
+            self.spec, self.opened.folder, self.opened.generation, *self.every, self.lease.fence,
         )
         self.recorder = CheckpointRecorder(self.checkpoint_actor, self._local_checkpoint,
                                            batch_files=config.checkpoint.every_files)
-        self.todo = [i for i in plan.file_ids if i not in done_before]
         removed = storage_step(store, self.budget, "removing unfinished files",
-                               lambda: _cleanup_partials(store, prefix, plan), lambda: self._stop_if_asked(len(done_before)))
+                               lambda: _cleanup_partials(store, prefix, plan), lambda: self._stop_if_asked(skipped))
         if removed:
             self.say(f"removed {removed} partial write(s) an earlier run of this partition left behind")
 
@@ -247,7 +249,8 @@ class _Run:
         """A run's "done" must describe what readers of the prefix see: data files outside the
         plan (a bigger run's, another configuration's, leftovers) are refused in one line unless
         ``output.existing`` says to replace or keep them."""
-        self.outside = outside = self.plan.outside(listing, self.prefix, past_plan_ok=self.config.duration_s is not None)
+        self.outside = outside = self.plan.outside(listing.keys_outside(self.plan.file_ids), self.prefix,
+                                                   past_plan_ok=self.config.duration_s is not None)
         if not outside:
             return
         where, policy = self.store.describe(self.prefix), self.config.output.existing
@@ -271,17 +274,14 @@ class _Run:
         for name in self.outside:
             self.store.delete(f"{self.prefix}/{name}" if self.prefix else name)
 
-    def _local_checkpoint(self) -> Checkpoint:
-        checkpoint = Checkpoint(self.store, self.key, self.plan.fingerprint, every_files=self.every[0],
-                                every_seconds=self.every[1], sizing=self.plan.sizing(self.config),
-                                fence=self.lease.confirm)
-        checkpoint.files = dict(self.done_before)
-        return checkpoint
+    def _local_checkpoint(self) -> CheckpointLog:
+        return CheckpointLog(self.store, self.opened.folder, self.opened.generation, every_files=self.every[0],
+                             every_seconds=self.every[1], fence=self.lease.confirm)
 
     def _on_result(self, result: FileResult) -> None:
         if self.lease.lost is not None:  # someone else writes here now: stop at once, record nothing
             raise self.lease.lost_error()
-        self.results.append(result)
+        self.lines.add(result.as_dict())
         planned = result.file_id in self.planned  # sustained-mode extras are not part of the dataset plan
         if planned:
             self.recorder.record(result.file_id, result.receipt())
@@ -312,7 +312,7 @@ class _Run:
         self.pool_started = time.monotonic()
         extra = _sustained_ids(self.config, plan, self.started) if self.config.duration_s else None
         try:
-            failed = self.pool.run(todo, more=extra) if (todo or extra) else []
+            failed = self.pool.run(map(int, todo), more=extra) if (len(todo) or extra) else []
         except StopRequested:
             raise self._stop() from None
         self.generation_seconds = time.monotonic() - self.pool_started
@@ -353,25 +353,27 @@ class _Run:
             storage_step(store, budget, "deleting files outside the plan", self._replace_outside, stop_late)
         self._retire_checkpoint_actor()  # its last save is done; one left per run would pile up in a notebook
         self.progress.close()
-        report = Report.from_results(
+        count, index = plan.partition_count, plan.partition_index
+        report = Report.from_lines(
             config=self.config.to_dict(),
             plan=plan.summary(),
             files_planned=len(plan.file_ids),
             files_skipped=len(plan.file_ids) - len(self.todo),
-            results=self.results,
+            lines=self.lines,
             failed=failed,
             seconds=time.monotonic() - self.started,
             generation_seconds=self.generation_seconds,
             retries=self.progress.retries,
+            files_document=layout.report_files_key(prefix, count, index),
+            store=store,
         )
         if self.outside and (self.config.output.existing == "keep" or not failed):
             report.outside_plan = {"policy": self.config.output.existing, "count": len(self.outside),
                                    "files": self.outside}
-        report_name = report_key(prefix, plan.partition_count, plan.partition_index)
 
         def write_report() -> None:
             self.lease.confirm()  # never a report, nor a "done", by a run that no longer holds the prefix
-            store.put_bytes(report_name, report.to_json().encode())
+            reports.write(store, report, self.lines, prefix, count, index)
 
         storage_step(store, budget, "writing the report", write_report, stop_late)
         if failed:
@@ -407,6 +409,7 @@ class _Run:
             if self.own_ray:
                 ray.shutdown()
         finally:
+            self.lines.close()
             if self.lease is not None:
                 self.lease.release()
 

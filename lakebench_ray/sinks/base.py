@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,12 +90,18 @@ class Store(abc.ABC):
         """A seekable binary reader of ``key`` (e.g. for ``pyarrow.parquet.ParquetFile``)."""
 
     @abc.abstractmethod
+    def iter_stats(self, prefix: str) -> Iterator[tuple[str, ObjectStat]]:
+        """Every object under ``prefix`` (recursively, keys relative to root) with its size and
+        version tag, as the listing pages arrive: one listing, no reads, and never the whole
+        listing in memory (a prefix of 2,000,000 files is walked in constant memory)."""
+
     def list(self, prefix: str) -> dict[str, int]:
         """Every object under ``prefix`` (recursively) mapped to its size, keys relative to root."""
+        return {key: stat.size for key, stat in self.iter_stats(prefix)}
 
-    @abc.abstractmethod
     def stat_all(self, prefix: str) -> dict[str, ObjectStat]:
         """Like :meth:`list`, with each object's version tag (one listing, no reads)."""
+        return dict(self.iter_stats(prefix))
 
     @abc.abstractmethod
     def delete(self, key: str) -> None:

@@ -139,23 +139,28 @@ class LocalStore(Store):
         # A native file: pyarrow reads it without calling back into Python (about twice as fast).
         return pa.OSFile(str(self._path(key)), "rb")
 
-    def list(self, prefix: str) -> dict[str, int]:
-        return {key: stat.size for key, stat in self.stat_all(prefix).items()}
-
-    def stat_all(self, prefix: str) -> dict[str, ObjectStat]:
+    def iter_stats(self, prefix: str):
         base = self._path(prefix) if prefix else self.root
         if not base.is_dir():
-            return {}
-        out = {}
-        for dirpath, _, files in os.walk(base):
-            for name in files:
-                path = Path(dirpath, name)
-                try:
-                    st = path.stat()
-                except FileNotFoundError:  # removed while listing
-                    continue
-                out[path.relative_to(self.root).as_posix()] = ObjectStat(st.st_size, _tag(st))
-        return out
+            return
+        cut = len(str(self.root)) + 1
+        folders = [base]
+        while folders:  # scandir reads a directory lazily: no list of a huge folder's names
+            folder = folders.pop()
+            try:
+                entries = os.scandir(folder)
+            except FileNotFoundError:  # removed while listing
+                continue
+            with entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            folders.append(entry.path)
+                            continue
+                        st = entry.stat()
+                    except FileNotFoundError:
+                        continue
+                    yield entry.path[cut:].replace(os.sep, "/"), ObjectStat(st.st_size, _tag(st))
 
     def delete(self, key: str) -> None:
         path = self._path(key)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import json
 from typing import Optional
 
 import pyarrow as pa
@@ -15,7 +14,8 @@ import pyarrow.parquet as pq
 from .. import layout
 from ..core import SCHEMA
 from ..format.parquet import META_VERSION, file_metadata
-from ..layout import file_key, file_name, in_partition, parse_file_name, report_key
+from ..control.report import read_summary
+from ..layout import file_key, file_name, in_partition, parse_file_name
 from ..errors import LakebenchError
 from ..planning import RunPlan
 from ..sinks import Store
@@ -65,7 +65,7 @@ class FileCheck:
 
 @dataclasses.dataclass
 class Completeness:
-    planned: tuple
+    planned: range  # the planned ids of this partition
     files: dict  # file id -> FileCheck of every present file of this partition
     missing: list
     extra: list
@@ -197,10 +197,9 @@ def _kept_by_the_run(store: Store, prefix: str, plan: RunPlan) -> set[str]:
     """The files outside the plan that the run's report says it left there (``output.existing:
     keep``), so verify names them as such rather than as strangers."""
     try:
-        report = json.loads(store.get_bytes(report_key(prefix, plan.partition_count, plan.partition_index)) or b"{}")
-        outside = report.get("outside_plan") or {}
+        outside = read_summary(store, prefix, plan.partition_count, plan.partition_index).get("outside_plan") or {}
         return {str(name) for name in outside.get("files", ())} if outside.get("policy") == "keep" else set()
-    except (ValueError, TypeError, AttributeError, RecursionError):
+    except (TypeError, AttributeError):
         return set()
 
 
@@ -219,24 +218,26 @@ def check_completeness(
     """
     prefix = prefix.strip("/")
     count, index = plan.partition_count, plan.partition_index
-    planned = tuple(plan.file_ids)
-    planned_set = set(planned)
+    planned = plan.file_ids  # a range: membership without a set of every id
 
     def ours(file_id: int) -> bool:
         return in_partition(file_id, count, index)
 
-    listing = store.list(prefix)
-    # Past the plan, in sustained mode: this partition's are checked, other partitions' skipped.
-    extra = plan.outside(listing, prefix, past_plan_ok=allow_extra_ids)
     present: dict[int, FileCheck] = {}
-    for key, size in sorted(listing.items()):
+    candidates: list[str] = []  # keys that may be outside the plan (plan.outside decides)
+    for key, stat in store.iter_stats(prefix):  # page by page: no copy of the whole listing
         relative = key[len(prefix) + 1 :] if prefix else key
         file_id = None if is_hidden(relative) else parse_file_name(relative)
-        if file_id is not None and (file_id in planned_set or (allow_extra_ids and file_id >= plan.files.num_files
-                                                               and ours(file_id))):
-            present[file_id] = FileCheck(file_id, relative, file_key(prefix, file_id), size=size)
+        if file_id is not None and (file_id in planned or (allow_extra_ids and file_id >= plan.files.num_files
+                                                           and ours(file_id))):
+            present[file_id] = FileCheck(file_id, relative, file_key(prefix, file_id), size=stat.size)
+        elif file_id is None or file_id not in planned:
+            candidates.append(key)
+    # Past the plan, in sustained mode: this partition's are checked, other partitions' skipped.
+    extra = plan.outside(candidates, prefix, past_plan_ok=allow_extra_ids)
     kept = _kept_by_the_run(store, prefix, plan)
 
+    present = dict(sorted(present.items()))
     partials = []
     for final in store.list_partials(prefix):
         relative = final[len(prefix) + 1 :] if prefix and final.startswith(prefix + "/") else final

@@ -15,10 +15,10 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import io
-import json
 from typing import Callable, Optional
 
 from .. import layout
+from ..control.directory import ControlDirectory, scan
 from ..core import GenParams, build_loyalty_table
 from ..format import write_file
 from ..planning import RunPlan
@@ -77,33 +77,10 @@ def regenerate_in_process(plan: RunPlan, ids: list[int]) -> dict[int, Digest]:
     return {i: regenerate_digest(plan.params, loyalty, i) for i in ids}
 
 
-def recorded_receipts(store: Store, prefix: str, fingerprint: str) -> tuple[dict[int, dict], list[str]]:
-    """file id -> receipt from every checkpoint of this configuration in the control directory,
-    and the names of the checkpoints found there (for the message when none matches)."""
-    folder = layout.control_dir(prefix)
-    receipts: dict[int, dict] = {}
-    found = []
-    for key in sorted(store.list(folder)):
-        name = key.rsplit("/", 1)[-1]
-        if key.rsplit("/", 1)[0] != folder or not (name.startswith("checkpoint") and name.endswith(".json")):
-            continue
-        found.append(name)
-        try:
-            doc = json.loads(store.get_bytes(key) or b"{}")
-        except ValueError:
-            continue
-        if doc.get("fingerprint") != fingerprint:
-            continue
-        for file_id, receipt in (doc.get("files") or {}).items():
-            if isinstance(receipt, dict) and {"size", "crc32"} <= set(receipt):
-                receipts[int(file_id)] = receipt
-    return receipts, found
-
-
 @dataclasses.dataclass
 class ContentCheck:
     actual: dict  # file id -> (size, crc32) of the bytes there now
-    recorded: dict  # file id -> receipt
+    recorded: object  # the recorded receipts (a ReceiptTable: get(id), matches(id, size, crc32))
     regenerated: dict  # file id -> (size, crc32) of a fresh generation (--deep)
     rules: list
     problems: list
@@ -122,12 +99,15 @@ def check_content(
     deep_ids: Optional[list[int]] = None,
     regenerate: Callable[[RunPlan, list[int]], dict[int, Digest]] = regenerate_in_process,
     workers: int = 4,
+    control: Optional[ControlDirectory] = None,
 ) -> ContentCheck:
     """``present``: file id -> FileCheck of the files completeness found (planned ids only are
-    checked against records; ``deep_ids`` are regenerated and compared)."""
-    planned = set(plan.file_ids)
+    checked against records; ``deep_ids`` are regenerated and compared). ``control``: the control
+    directory as already listed (listed here when not given)."""
+    planned = plan.file_ids
     ids = sorted(i for i in present if i in planned)
-    recorded, checkpoints = recorded_receipts(store, prefix, plan.fingerprint)
+    control = control if control is not None else scan(store, prefix)
+    recorded, checkpoints = control.receipts(store, plan.fingerprint)
 
     actual: dict[int, Digest] = {}
     problems: list[str] = []
@@ -167,7 +147,7 @@ def check_content(
     differ = []
     for file_id, value in sorted(actual.items()):
         receipt = recorded.get(file_id)
-        if receipt is None:
+        if receipt is None or recorded.matches(file_id, *value):  # any receipt of the file will do
             continue
         want = (int(receipt["size"]), str(receipt["crc32"]))
         if value != want:
@@ -206,5 +186,5 @@ def _cap(items: list, limit: int = 5) -> str:
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
-__all__ = ["ContentCheck", "check_content", "read_digest", "recorded_receipts", "regenerate_digest",
+__all__ = ["ContentCheck", "check_content", "read_digest", "regenerate_digest",
            "regenerate_in_process"]

@@ -9,6 +9,7 @@ import time
 from typing import Optional
 
 from ..config import Config
+from ..control.directory import ControlDirectory, scan
 from ..layout import file_name
 from ..errors import LakebenchError, SinkError
 from ..planning import RunPlan, plan_recorded
@@ -109,11 +110,13 @@ def verify_dataset(
     progress=None,
     deep: bool = False,
     regenerate=None,
+    control: Optional[ControlDirectory] = None,
 ) -> VerifyResult:
     """Check ``plan``'s partition under ``store``/``prefix``. ``progress(done, total, name)`` is
     called after each file of the conformance pass. Every present file's bytes are compared with
     the digest recorded at write time; with ``deep`` the sampled files (all by default) are also
-    generated again (by ``regenerate(plan, ids)``, in this process unless given) and compared."""
+    generated again (by ``regenerate(plan, ids)``, in this process unless given) and compared.
+    ``control``: the control directory as already listed (listed here when not given)."""
     started = time.monotonic()
     prefix = prefix.strip("/")
     comp = check_completeness(store, prefix, plan, allow_extra_ids=allow_extra_ids)
@@ -121,7 +124,7 @@ def verify_dataset(
     problems = list(comp.problems)
     chosen = sample_ids(plan.file_ids, sample_files)
     content = check_content(store, plan, prefix, comp.files, deep_ids=chosen if deep else None,
-                            regenerate=regenerate or regenerate_in_process)
+                            regenerate=regenerate or regenerate_in_process, control=control)
     problems += content.problems
     readable = [i for i in chosen if i in comp.files and comp.files[i].ok]
     for done, file_id in enumerate(readable, start=1):
@@ -163,10 +166,12 @@ def verify(config: Config, *, sample_files: Optional[int] = None, store: Store |
     if unreachable is not None:
         raise SinkError(f"cannot verify {store.describe(config.output.prefix.strip('/'))}: {unreachable}: "
                         "check output.uri (and s3.endpoint_url)")
-    plan = plan_recorded(config, store, config.output.prefix)
+    control = scan(store, config.output.prefix)  # once: the sizes and the receipts are both there
+    plan = plan_recorded(config, store, config.output.prefix, control=control)
     return verify_dataset(
         store, config.output.prefix, plan, sample_files=sample_files,
         allow_extra_ids=config.duration_s is not None, progress=progress, deep=deep, regenerate=regenerate,
+        control=control,
     )
 
 

@@ -125,12 +125,8 @@ class S3Store(Store):
         """A seekable reader over ranged GETs; ``pyarrow.parquet.ParquetFile`` reads it directly."""
         return reader.open_reader(self.session, key)
 
-    def list(self, prefix: str) -> dict[str, int]:
-        return {key: stat.size for key, stat in self.stat_all(prefix).items()}
-
-    def stat_all(self, prefix: str) -> dict[str, ObjectStat]:
-        """One listing: size and ETag of every object under ``prefix``."""
-        out: dict[str, ObjectStat] = {}
+    def iter_stats(self, prefix: str):
+        """One listing, a page at a time: size and ETag of every object under ``prefix``."""
         with mapped(f"listing {self.describe(prefix)}"):
             pages = self.session.client().get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket,
@@ -141,8 +137,7 @@ class S3Store(Store):
                 for item in page.get("Contents", ()):
                     if item["Key"].endswith("/"):
                         continue  # a directory marker, not an object
-                    out[self.session.relative(item["Key"])] = ObjectStat(int(item["Size"]), str(item.get("ETag", "")))
-        return out
+                    yield self.session.relative(item["Key"]), ObjectStat(int(item["Size"]), str(item.get("ETag", "")))
 
     def delete(self, key: str) -> None:
         with mapped(f"deleting {self.describe(key)}", ignore=is_absent):
