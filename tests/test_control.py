@@ -17,6 +17,8 @@ from lakebench_ray.control.receipts import ReceiptTable
 from lakebench_ray.errors import CheckpointMismatchError, SinkError
 from lakebench_ray.sinks import LocalStore
 
+pytestmark = pytest.mark.unit  # no Ray, servers or processes (guarded in conftest)
+
 PREFIX = "data/set"
 FP = "fingerprint-a"
 
