@@ -146,11 +146,14 @@ def test_the_translations_import_neither_ray_nor_boto3_nor_omegaconf():
 
 
 @pytest.mark.slow
-def test_batch_job_ignores_duration_and_a_resume_over_an_edited_config_starts_over(s3_server, s3_client, s3_bucket):
+def test_batch_job_ignores_duration_and_a_resume_over_an_edited_config_starts_over(s3_server, s3_client, s3_bucket,
+                                                                                  monkeypatch):
     """``--mode batch --duration N`` (what Lakebench renders for sustained pipelines at small
     scale) writes exactly the planned files; the same Job with ``--resume`` after the user edited
-    the dates exits 0 having rewritten them for the new configuration; every file has the row
-    count of Lakebench's formula."""
+    the dates exits 0 having rewritten them for the new configuration, which ``verify`` passes;
+    every file has the row count of Lakebench's formula."""
+    import io
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -189,6 +192,13 @@ def test_batch_job_ignores_duration_and_a_resume_over_an_edited_config_starts_ov
     assert sorted(second) == sorted(first)
     assert {f["fingerprint"] for f in second.values()} == {new_plan.fingerprint}
     assert {f["rows"] for f in second.values()} == {new_plan.files.rows_per_file}
+
+    from lakebench_ray.verify import run_cli
+
+    for name, value in pod_env(s3_server).items():
+        if name.startswith(("AWS_", "S3_")):
+            monkeypatch.setenv(name, value)
+    assert run_cli(load_job_config(edited, {}), out=io.StringIO()) == 0
 
 
 def test_lakebench_rows_per_file_is_selectable_in_any_config():
