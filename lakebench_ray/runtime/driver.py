@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import itertools
+import re
 import secrets
 import sys
 import time
@@ -59,6 +60,18 @@ def _cleanup_partials(store: Store, prefix: str, plan: RunPlan) -> int:
         return file_id is not None and layout.in_partition(file_id, plan.partition_count, plan.partition_index)
 
     return store.cleanup_partials(prefix, mine)
+
+
+def _failures_line(failed: list[FailedFile], attempts: int) -> str:
+    """One line for the files that failed: their names, and each distinct cause once (a full
+    disk fails every file alike; its cause said once per file made one very long line)."""
+    names = ", ".join(layout.file_name(f.file_id) for f in failed[:5])
+    more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+    causes: dict[str, str] = {}
+    for f in failed:
+        causes.setdefault(re.sub(r"part-\d{6,}", "part-N", f.cause), f.cause)
+    said = "; ".join(list(causes.values())[:2]) + (f"; and {len(causes) - 2} other causes" if len(causes) > 2 else "")
+    return f"{len(failed)} file(s) failed after {attempts} attempts ({names}{more}): {said}"
 
 
 def _autoscaler_request(cpus_per_actor: float):
@@ -377,10 +390,7 @@ class _Run:
 
         storage_step(store, budget, "writing the report", write_report, stop_late)
         if failed:
-            names = ", ".join(f"part-{f.file_id:06d} ({f.cause})" for f in failed[:5])
-            more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
-            raise GenerationFailed(f"{len(failed)} file(s) failed after {self.config.ray.max_file_attempts} attempts: "
-                                   f"{names}{more}")
+            raise GenerationFailed(_failures_line(failed, self.config.ray.max_file_attempts))
         print(report.summary_line(), file=self.out, flush=True)
         return report
 

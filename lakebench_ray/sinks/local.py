@@ -9,8 +9,10 @@ atomic between processes of one host (and on file systems whose ``flock`` spans 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import io
+import logging
 import os
 import secrets
 import time
@@ -26,6 +28,8 @@ from .digest import RunningCrc
 
 TEMP_MARK = layout.TEMP_MARK
 
+log = logging.getLogger(__name__)
+
 
 def _fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -40,6 +44,32 @@ def _temp_name(final: Path) -> Path:
     return final.with_name(layout.temp_name(final.name, f"{os.getpid()}-{secrets.token_hex(4)}"))
 
 
+#: What to do about a write the file system refuses, by errno (the rest: its own words).
+_REFUSALS = {
+    errno.ENOSPC: "no space left on the device: free space or choose another output.uri",
+    errno.EDQUOT: "disk quota exceeded: free space or choose another output.uri",
+    errno.EROFS: "the file system is read-only: choose a writable output.uri",
+    errno.EACCES: "permission denied: choose a writable output.uri",
+    errno.EPERM: "permission denied: choose a writable output.uri",
+}
+
+
+def _refused(action: str, path: Path, exc: OSError) -> SinkError:
+    """One line naming the file and the cause (pyarrow's own message is several clauses long)."""
+    why = _REFUSALS.get(exc.errno) or f"{exc.strerror or exc}: check output.uri"
+    return SinkError(f"cannot {action} {path}: {why}")
+
+
+@contextlib.contextmanager
+def _writing(path: Path, action: str = "write"):
+    try:
+        yield
+    except SinkError:
+        raise
+    except OSError as exc:
+        raise _refused(action, path, exc) from None
+
+
 def _tag(st: os.stat_result) -> str:
     return f"{st.st_mtime_ns}-{st.st_ino}"
 
@@ -48,9 +78,11 @@ class _DigestStream(io.RawIOBase):
     """What ``ParquetWriter`` writes into: the temp file, with a CRC32 of every byte on the way
     (pyarrow buffers its output, so this sees a few hundred writes per 256 MB)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, final: Path):
         super().__init__()
-        self._file = pa.OSFile(str(path), "wb")
+        self._path = final  # what messages name: the file being written, not its temp name
+        with _writing(path):
+            self._file = pa.OSFile(str(path), "wb")
         self.digest = RunningCrc()
 
     def writable(self) -> bool:
@@ -58,7 +90,8 @@ class _DigestStream(io.RawIOBase):
 
     def write(self, data) -> int:
         size = self.digest.update(data)
-        self._file.write(data)
+        with _writing(self._path):
+            self._file.write(data)
         return size
 
     def tell(self) -> int:
@@ -66,7 +99,8 @@ class _DigestStream(io.RawIOBase):
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            with _writing(self._path):
+                self._file.close()
         super().close()
 
 
@@ -74,7 +108,7 @@ class LocalObjectWriter(ObjectWriter):
     def __init__(self, final: Path):
         self._final = final
         self._tmp = _temp_name(final)
-        self._file = _DigestStream(self._tmp)
+        self._file = _DigestStream(self._tmp, final)
         self._done = False
         self._receipt: Receipt | None = None
 
@@ -90,8 +124,9 @@ class LocalObjectWriter(ObjectWriter):
 
     def commit(self) -> int:
         self._file.close()
-        _fsync_path(self._tmp)
-        os.replace(self._tmp, self._final)
+        with _writing(self._final):
+            _fsync_path(self._tmp)
+            os.replace(self._tmp, self._final)
         self._done = True
         st = self._final.stat()
         self._receipt = Receipt(size=st.st_size, crc32=self._file.digest.hex, tag=_tag(st))
@@ -101,8 +136,15 @@ class LocalObjectWriter(ObjectWriter):
         if self._done:
             return
         self._done = True
-        self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        try:
+            self._file.close()  # flushes what is buffered: fails again on a full disk
+        except SinkError:
+            pass
+        finally:
+            try:
+                self._tmp.unlink(missing_ok=True)
+            except OSError as exc:  # a read-only file system: it stays, and the run says where
+                log.warning("%s", _refused("remove the temp file", self._tmp, exc))
 
 
 class LocalStore(Store):
@@ -116,11 +158,12 @@ class LocalStore(Store):
     def open_writer(self, key: str) -> ObjectWriter:
         final = self._path(key)
         for attempt in range(3):  # bounded: a clean-up may remove an empty folder in between
-            final.parent.mkdir(parents=True, exist_ok=True)
+            with _writing(final.parent, "create the directory"):
+                final.parent.mkdir(parents=True, exist_ok=True)
             try:
                 return LocalObjectWriter(final)
-            except FileNotFoundError:
-                if attempt == 2:
+            except SinkError:
+                if attempt == 2 or final.parent.is_dir():
                     raise
         raise AssertionError("unreachable")
 
@@ -164,7 +207,8 @@ class LocalStore(Store):
 
     def delete(self, key: str) -> None:
         path = self._path(key)
-        path.unlink(missing_ok=True)
+        with _writing(path, "delete"):
+            path.unlink(missing_ok=True)
         self._prune(path.parent)
 
     def _prune(self, folder: Path) -> None:
@@ -182,7 +226,8 @@ class LocalStore(Store):
     def _locked(self, key: str):
         folder = self._path(key).parent
         for attempt in range(3):  # bounded: another run's clean-up may remove an empty folder in between
-            folder.mkdir(parents=True, exist_ok=True)
+            with _writing(folder, "create the directory"):
+                folder.mkdir(parents=True, exist_ok=True)
             try:
                 fd = os.open(folder, os.O_RDONLY)
                 break
@@ -222,7 +267,9 @@ class LocalStore(Store):
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 return None
-            with os.fdopen(fd, "wb") as fh:
+            except OSError as exc:
+                raise _refused("write", path, exc) from None
+            with _writing(path), os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
