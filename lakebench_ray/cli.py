@@ -207,7 +207,7 @@ def cmd_sample(args) -> int:
     if args.n < 1:
         raise LakebenchError(f"-n: must be at least 1, got {args.n}")
     config = _load(args)
-    loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+    loyalty = build_loyalty_table(config.seed, config.customer_id_max, config.profile)
     plan = make_plan(config, loyalty)
     n = min(args.n, plan.params.rows_per_file)
     # The whole first row group, so the rows are exactly those of part-000000.

@@ -169,7 +169,7 @@ def make_plan(config: Config, loyalty: np.ndarray | None = None, *, recorded: Op
         rows, group, per_row, calibrated = recorded.rows_per_file, recorded.row_group_rows, recorded.bytes_per_row, True
     elif config.fixed_rows_per_file is None:
         if loyalty is None:
-            loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+            loyalty = build_loyalty_table(config.seed, config.customer_id_max, config.profile)
         cal = calibrate(probe, loyalty, config.file_size_mb)
         rows, per_row, calibrated = cal.rows_per_file, cal.bytes_per_row, True
     else:

@@ -13,6 +13,13 @@ processes writing one file of 512 MiB and one of 2 GiB to a local directory.
     python scripts/bench.py                 # 5 files of 512 MiB, both memory runs
     python scripts/bench.py --files 3 --file-mb 256 --no-memory
     python scripts/bench.py --profile realistic
+    python scripts/bench.py --reference     # also Lakebench's own generator on the same file
+
+``--reference`` runs Lakebench's ``generate_file_data`` and its Snappy ``pq.write_table`` (what a
+Lakebench pod does before uploading) in a fresh process whose time zone is UTC, on the same seed,
+file id and rows per file, and prints rows per CPU-second of both and their ratio. Lakebench makes
+about 2,000 rows a second: ``--reference-rows`` times it on the first rows only (its rows cost
+the same wherever they are) and extrapolates.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -105,7 +113,7 @@ def statistics_cost(params, loyalty, repeats: int) -> dict:
 def throughput(files: int, file_mb: float, payload_kb: float, profile: str) -> dict:
     config = load_config(None, [f"file_size_mb={file_mb}", f"payload_kb={payload_kb}", f"num_files={files}",
                                 f"profile={profile}"])
-    loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+    loyalty = build_loyalty_table(config.seed, config.customer_id_max, config.profile)
     plan = make_plan(config, loyalty)
     params = plan.params
     # Warm up (vocabularies, allocator) on a small file; not timed.
@@ -166,7 +174,7 @@ from lakebench_ray.format import write_file
 from lakebench_ray.planning import make_plan
 from lakebench_ray.sinks import LocalStore
 config = load_config(None, ["file_size_mb=" + sys.argv[1], "num_files=1"])
-loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+loyalty = build_loyalty_table(config.seed, config.customer_id_max, config.profile)
 plan = make_plan(config, loyalty)
 def hwm_kb():  # VmHWM starts afresh at exec; ru_maxrss would carry the parent's peak over
     for line in open("/proc/self/status"):
@@ -183,6 +191,33 @@ with tempfile.TemporaryDirectory(dir=sys.argv[2]) as tmp:
 peak = hwm_kb()
 print(f"{size} {peak} {baseline} {seconds}")
 """
+
+
+_REFERENCE = """
+import io, os, sys, time
+os.environ["TZ"] = "UTC"
+time.tzset()
+sys.path.insert(0, sys.argv[1])
+import generate
+import pyarrow.parquet as pq
+config = generate.Config(seed=int(sys.argv[2]), payload_kb=int(sys.argv[4]))
+config.rows_per_file = int(sys.argv[3])
+generate.get_loyalty_lookup(config.seed, config.customer_id_max)  # built once per pod: not timed
+started = time.process_time()
+table = generate.generate_file_data(int(sys.argv[5]), config)
+buffer = io.BytesIO()
+pq.write_table(table, buffer, compression="snappy")
+print(time.process_time() - started, table.num_rows, buffer.tell())
+"""
+
+
+def reference(lakebench_dir: str, params, rows: int, file_id: int = 0) -> dict:
+    """CPU seconds of Lakebench's own generator for ``rows`` rows of file ``file_id``."""
+    out = subprocess.run([sys.executable, "-c", _REFERENCE, lakebench_dir, str(params.seed), str(rows),
+                          str(int(params.payload_kb)), str(file_id)], capture_output=True, text=True, check=True)
+    seconds, made, size = out.stdout.split()
+    return {"rows": int(made), "cpu_s": round(float(seconds), 2), "rows_s": round(int(made) / float(seconds)),
+            "file_bytes": int(size)}
 
 
 def peak_rss(file_mb: float, workdir: str) -> dict:
@@ -206,6 +241,13 @@ def main() -> int:
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-RSS runs")
     parser.add_argument("--workdir", default=tempfile.gettempdir(), help="where the memory runs write their file")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--reference", action="store_true",
+                        help="also time Lakebench's own generator on the same file (see above)")
+    parser.add_argument("--reference-rows", type=int, default=None,
+                        help="rows Lakebench makes for its timing (default: the whole file)")
+    parser.add_argument("--lakebench", default=str(Path(__file__).resolve().parents[2] / "shared" / "lakebench" /
+                                                   "upstream" / "datagen"),
+                        help="directory of Lakebench's generate.py")
     args = parser.parse_args()
 
     result = {"throughput": throughput(args.files, args.file_mb, args.payload_kb, args.profile)}
@@ -221,6 +263,17 @@ def main() -> int:
     print(f"statistics on every column: +{st['added_s_per_file'] * 1000:.0f} ms per file encoding "
           f"({st['encode_all_s']} s vs {st['encode_numeric_only_s']} s with non-string columns only), "
           f"{st['share_of_file']:.1%} of the generator's time per file")
+    if args.reference:
+        config = load_config(None, [f"file_size_mb={args.file_mb}", f"payload_kb={args.payload_kb}",
+                                    f"profile={args.profile}"])
+        params = make_plan(config, build_loyalty_table(config.seed, config.customer_id_max, config.profile)).params
+        ref = reference(args.lakebench, params, args.reference_rows or params.rows_per_file)
+        result["reference"] = ref
+        speedup = t["generator_rows_s"] / ref["rows_s"]
+        result["speedup_per_core"] = round(speedup, 1)
+        print(f"Lakebench's generator: {ref['rows_s']:>9,} rows/s  ({ref['cpu_s']} CPU s for {ref['rows']:,} rows, "
+              f"generate_file_data + Snappy write_table)")
+        print(f"rows per CPU-second, this generator / Lakebench's: {speedup:.1f}x  (target >= 10x)")
     if not args.no_memory:
         runs = [peak_rss(mb, args.workdir) for mb in (512, 2048)]
         result["memory"] = runs

@@ -62,7 +62,7 @@ def main() -> int:
     assert sorted(sum(GROUPS.values(), ())) == sorted(BATCH_SCHEMA.names)
 
     config = load_config(None, [f"file_size_mb={args.file_mb}", "num_files=1", f"profile={args.profile}"])
-    loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+    loyalty = build_loyalty_table(config.seed, config.customer_id_max, config.profile)
     params = make_plan(config, loyalty).params
     groups = row_groups(params.rows_per_file, params.row_group_rows)
     no_payload = dataclasses.replace(params, payload_kb=0)

@@ -165,7 +165,7 @@ def _child(args) -> dict:
         def upload(key: str, size: int) -> None:
             if size not in plans:
                 config = load_config(None, [f"file_size_mb={max(1, size // MIB)}", "num_files=1"])
-                loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+                loyalty = build_loyalty_table(config.seed, config.customer_id_max, config.profile)
                 plans[size] = (make_plan(config, loyalty).params, loyalty)
             params, loyalty = plans[size]
             with store.open_writer(key) as writer:

@@ -32,7 +32,7 @@ def measure(order: str, files: int, rows: int, row_group_mb: float, day: dt.date
     config = load_config(None, [f"num_files={files}", f"rows_per_file={rows}", "payload_kb=0.25",
                                 f"row_group_mb={row_group_mb}", f"timestamp_order={order}"])
     plan = make_plan(config)
-    loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+    loyalty = build_loyalty_table(config.seed, config.customer_id_max, config.profile)
     lo = dt.datetime(day.year, day.month, day.day)
     hi = lo + dt.timedelta(days=1)
     groups = skippable = 0

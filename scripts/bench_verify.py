@@ -56,7 +56,7 @@ def _write_one(args) -> int:
 
     config = _config(root, overrides)
     plan = make_plan(config)
-    loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+    loyalty = build_loyalty_table(config.seed, config.customer_id_max, config.profile)
     store = LocalStore(root)
     with store.open_writer(file_key(config.output.prefix, file_id)) as writer:
         write_file(plan.params, loyalty, file_id, writer.stream)

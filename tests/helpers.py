@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def file_bytes(params: GenParams, file_id: int, loyalty=None) -> bytes:
-    loyalty = build_loyalty_table(params.seed, params.customer_id_max) if loyalty is None else loyalty
+    loyalty = build_loyalty_table(params.seed, params.customer_id_max, params.profile) if loyalty is None else loyalty
     sink = pa.BufferOutputStream()
     write_file(params, loyalty, file_id, sink)
     return sink.getvalue().to_pybytes()

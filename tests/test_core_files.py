@@ -28,7 +28,7 @@ def test_same_file_twice_same_bytes():
 
 def test_file_does_not_depend_on_other_files_or_order():
     params = small_params()
-    loyalty = build_loyalty_table(params.seed, params.customer_id_max)
+    loyalty = build_loyalty_table(params.seed, params.customer_id_max, params.profile)
     forward = {fid: sha256(file_bytes(params, fid, loyalty)) for fid in range(4)}
     backward = {fid: sha256(file_bytes(params, fid, loyalty)) for fid in reversed(range(4))}
     alone = sha256(file_bytes(params, 2))  # fresh loyalty table, nothing generated before
@@ -45,7 +45,7 @@ def test_row_group_is_generated_on_its_own():
     """A row group depends only on (params, file, row group): the second row group of a file
     equals the same row group generated without the first."""
     params = small_params()
-    loyalty = build_loyalty_table(params.seed, params.customer_id_max)
+    loyalty = build_loyalty_table(params.seed, params.customer_id_max, params.profile)
     table = pq.read_table(pa.BufferReader(file_bytes(params, 5, loyalty)))
     alone = build_row_group(params, loyalty, 5, 1, 700, 700)
     assert pa.Table.from_batches([alone]).cast(table.schema).equals(table.slice(700, 700))
@@ -56,7 +56,7 @@ def test_reused_payload_buffer_changes_no_byte():
     holds exactly what it holds when built alone into fresh memory (payloads large enough to take
     the chunked path)."""
     params = small_params(payload_kb=2, rows_per_file=900, row_group_rows=300)
-    loyalty = build_loyalty_table(params.seed, params.customer_id_max)
+    loyalty = build_loyalty_table(params.seed, params.customer_id_max, params.profile)
     table = pq.read_table(pa.BufferReader(file_bytes(params, 4, loyalty)))
     for index, first in enumerate(range(0, 900, 300)):
         alone = build_row_group(params, loyalty, 4, index, first, 300)
@@ -68,7 +68,7 @@ def test_projection_builds_the_same_values(profile):
     """Any set of columns holds the values those columns have in the full file: each column
     alone, and a few together (returned in the table's order, whatever order they were asked in)."""
     params = small_params(profile=profile)
-    loyalty = build_loyalty_table(params.seed, params.customer_id_max)
+    loyalty = build_loyalty_table(params.seed, params.customer_id_max, params.profile)
     full = pa.Table.from_batches(list(file_row_groups(params, loyalty, 3)))
 
     def projected(columns) -> pa.Table:
@@ -87,7 +87,7 @@ def test_projection_builds_the_same_values(profile):
 def test_bad_projection_is_one_line(columns, word):
     params = small_params()
     with pytest.raises(ConfigError, match=word) as info:
-        list(file_row_groups(params, build_loyalty_table(params.seed, params.customer_id_max), 0, columns=columns))
+        list(file_row_groups(params, build_loyalty_table(params.seed, params.customer_id_max, params.profile), 0, columns=columns))
     assert "\n" not in str(info.value)
 
 
@@ -129,7 +129,7 @@ def test_every_column_chunk_has_statistics_and_unique_columns_no_dictionary(prof
 def test_calibrated_file_size_within_5_percent(payload_kb, tmp_path):
     target_mb = 6
     params = GenParams(payload_kb=payload_kb)
-    loyalty = build_loyalty_table(params.seed, params.customer_id_max)
+    loyalty = build_loyalty_table(params.seed, params.customer_id_max, params.profile)
     cal = calibrate(params, loyalty, target_mb)
     rows = cal.rows_per_file
     params = replace(params, rows_per_file=rows, row_group_rows=row_group_rows(rows, 2, params.payload_bytes))
@@ -192,7 +192,7 @@ def test_core_imports_without_ray_boto3_omegaconf():
         from lakebench_ray.sinks import LocalStore
         import pyarrow as pa
         p = GenParams(rows_per_file=100, row_group_rows=50, customer_id_max=100)
-        write_file(p, build_loyalty_table(p.seed, 100), 0, pa.BufferOutputStream())
+        write_file(p, build_loyalty_table(p.seed, 100, p.profile), 0, pa.BufferOutputStream())
         bad = sorted(m for m in sys.modules if m.split(".")[0] in {"ray", "boto3", "botocore", "omegaconf"})
         assert not bad, bad
         print("ok")

@@ -106,7 +106,7 @@ def test_loyalty_table_is_shared_read_only(ray_local):
     from lakebench_ray.core import build_loyalty_table
     from lakebench_ray.runtime.actors import GeneratorActor
 
-    table = build_loyalty_table(42, 4_000_000)
+    table = build_loyalty_table(42, 4_000_000, "lakebench")
     ref = ray_local.put(table)
     cls = ray_local.remote(num_cpus=0)(GeneratorActor)
     params = {"rows_per_file": 10, "row_group_rows": 10, "customer_id_max": 4_000_000}

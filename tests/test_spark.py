@@ -70,7 +70,7 @@ def test_a_file_without_null_counts_is_refused(spark, tmp_path):
     """The check above can fail: the same rows with statistics on the non-string columns only
     (this generator's earlier setting) make Spark refuse the push-down."""
     params = small_params()
-    loyalty = build_loyalty_table(params.seed, params.customer_id_max)
+    loyalty = build_loyalty_table(params.seed, params.customer_id_max, params.profile)
     numeric = [f.name for f in SCHEMA if not pa.types.is_string(f.type)]
     path = tmp_path / "old.parquet"
     with pq.ParquetWriter(str(path), BATCH_SCHEMA, **dict(writer_options(), write_statistics=numeric)) as writer:

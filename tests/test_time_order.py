@@ -28,7 +28,7 @@ def params(order: str) -> GenParams:
 
 def columns(order: str) -> tuple[list[pa.Table], dict]:
     p = params(order)
-    loyalty = build_loyalty_table(p.seed, p.customer_id_max)
+    loyalty = build_loyalty_table(p.seed, p.customer_id_max, p.profile)
     tables = [read_table(file_bytes(p, f, loyalty)) for f in range(FILES)]
     table = pa.concat_tables(tables)
     cols = {

@@ -81,6 +81,10 @@ def build_row_group(
     the work) cost nothing. ``payload_buffer`` (uint8, at least ``2 * n * payload_bytes``) holds
     the payload's digits instead of a fresh allocation; the batch is then valid until the buffer
     is reused."""
+    profile = profiles.get(params.profile)
+    if hasattr(profile, "file_row_groups"):  # a profile that draws a whole file as one stream
+        return profile.build_row_group(params, loyalty, file_id, row_group, first_row, n,
+                                       payload_buffer=payload_buffer, columns=columns)
     voc = _vocabularies()
     wanted = column_set(columns)
 
@@ -158,6 +162,11 @@ def file_row_groups(
     """The row groups of file ``file_id``, in order (``rows``: only the first rows, for
     calibration): the one way a whole file is built, for the Parquet writer and Ray Data alike.
     ``columns`` and ``payload_buffer`` as in :func:`build_row_group`."""
+    profile = profiles.get(params.profile)
+    if hasattr(profile, "file_row_groups"):  # a profile that draws a whole file as one stream
+        yield from profile.file_row_groups(params, loyalty, file_id, rows=rows, columns=columns,
+                                           payload_buffer=payload_buffer)
+        return
     total = params.rows_per_file if rows is None else rows
     for index, (first, count) in enumerate(row_groups(total, params.row_group_rows)):
         yield build_row_group(params, loyalty, file_id, index, first, count,

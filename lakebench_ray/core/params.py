@@ -72,9 +72,8 @@ class GenParams:
     live_after: Optional[int] = None
 
     def __post_init__(self):
-        from . import profiles  # (profiles build on this module)
-
-        profiles.get(self.profile)
+        if self.profile not in PROFILE_NAMES:
+            raise ConfigError(f"profile: '{self.profile}' is not a profile: use one of {', '.join(PROFILE_NAMES)}")
         for name in ("seed", "rows_per_file", "customer_id_max", "row_group_rows"):
             _check_number(name, getattr(self, name), int)
         for name in ("payload_kb", "dirty_ratio", "duplicate_email_pct"):
@@ -178,8 +177,11 @@ class GenParams:
 
 
 TIMESTAMP_ORDERS = ("uniform", "by_file")
+#: The profiles' names, the default first (their modules: :mod:`.profiles`, which builds on this
+#: module, so the names are checked here without importing it).
+PROFILE_NAMES = ("lakebench", "realistic")
 
 #: Bumped whenever a change to the generator changes bytes for the same parameters, so that
 #: checkpoints and verification refuse to mix data of two generator revisions.
-FORMAT_REVISION = 3
+FORMAT_REVISION = 4
 GENERATOR_VERSION = __version__

@@ -75,9 +75,31 @@ def random_hex(rng: np.random.Generator, n: int, nbytes: int, out: np.ndarray | 
     return fixed_width_strings(out.reshape(n, 2 * nbytes))
 
 
+def hex_of_uint32(take, n: int, nbytes: int, out: np.ndarray | None = None) -> pa.StringArray:
+    """n strings of 2 * nbytes hex digits (nbytes a multiple of 4) of the bytes of consecutive
+    32-bit values, little-endian: ``take(k)`` returns the next k of them. Drawn and converted a
+    cache-sized chunk at a time; ``out`` as in :func:`random_hex`."""
+    total = n * nbytes // 4
+    out = np.empty(2 * n * nbytes, dtype=np.uint8) if out is None else out[: 2 * n * nbytes]
+    out32 = out.view("<u4")  # 4 hex digits per 2 random bytes: 2 per 32-bit value
+    chunk = _HEX_CHUNK_BYTES // 4
+    done = 0
+    while done < total:
+        k = min(chunk, total - done)
+        np.take(_LUT16, take(k).view("<u2"), out=out32[2 * done : 2 * (done + k)])
+        done += k
+    return fixed_width_strings(out.reshape(n, 2 * nbytes))
+
+
 def uuid4_strings(rng: np.random.Generator, n: int) -> pa.StringArray:
     """n random RFC 4122 version-4 UUIDs in canonical 8-4-4-4-12 form."""
-    raw = random_bytes(rng, n, 16).copy()
+    return uuid4_from_bytes(random_bytes(rng, n, 16).copy())
+
+
+def uuid4_from_bytes(raw: np.ndarray) -> pa.StringArray:
+    """Version-4 UUIDs made of an (n, 16) uint8 matrix (modified in place), as
+    ``uuid.UUID(bytes=..., version=4)`` makes them: version and variant bits set over the bytes."""
+    n = len(raw)
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
     hexed = hex_matrix(raw)

@@ -139,7 +139,7 @@ def dataset(config: Config, files: Optional[Iterable[int]] = None, columns: Opti
             f"dataset: '{unknown[0]}' is not a read option of ray.data.read_datasource: use one of "
             f"{', '.join(READ_OPTIONS)}"
         )
-    loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+    loyalty = build_loyalty_table(config.seed, config.customer_id_max, config.profile)
     plan = make_plan(config, loyalty)
     try:
         ids = plan.file_ids if files is None else tuple(int(f) for f in files)

@@ -27,7 +27,7 @@ def regenerate_on_ray(address: str | None):
         # Checked and bounded as a run joins: a port that is not Ray is refused in seconds.
         own = cluster.connect(address)
         try:
-            loyalty = ray.put(build_loyalty_table(plan.params.seed, plan.params.customer_id_max))
+            loyalty = ray.put(build_loyalty_table(plan.params.seed, plan.params.customer_id_max, plan.params.profile))
             task = ray.remote(num_cpus=1, max_retries=3)(_regenerate)
             params = plan.params.as_dict()
             refs = [task.remote(params, loyalty, i) for i in ids]

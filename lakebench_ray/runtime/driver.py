@@ -158,7 +158,7 @@ class _Run:
         self.config, self.out, self.signals = config, out, signals
         # Everything that can be refused is checked before anything is written: the plan (sizes
         # against format and storage limits), the store (see _generate), the Ray address and cluster.
-        self.loyalty = build_loyalty_table(config.seed, config.customer_id_max)
+        self.loyalty = build_loyalty_table(config.seed, config.customer_id_max, config.profile)
         self.plan = plan = make_plan(config, self.loyalty)
         self.spec = config.store_spec()
         self.store = open_store(**self.spec)

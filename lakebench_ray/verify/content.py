@@ -73,7 +73,7 @@ def regenerate_digest(params: GenParams, loyalty, file_id: int) -> Digest:
 
 
 def regenerate_in_process(plan: RunPlan, ids: list[int]) -> dict[int, Digest]:
-    loyalty = build_loyalty_table(plan.params.seed, plan.params.customer_id_max)
+    loyalty = build_loyalty_table(plan.params.seed, plan.params.customer_id_max, plan.params.profile)
     return {i: regenerate_digest(plan.params, loyalty, i) for i in ids}
 
 

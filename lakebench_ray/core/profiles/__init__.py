@@ -11,10 +11,12 @@ from __future__ import annotations
 from types import ModuleType
 
 from ...errors import ConfigError
+from ..params import PROFILE_NAMES
 from . import lakebench, realistic
 
-DEFAULT = lakebench.NAME
 PROFILES: dict[str, ModuleType] = {lakebench.NAME: lakebench, realistic.NAME: realistic}
+assert tuple(PROFILES) == PROFILE_NAMES
+DEFAULT = PROFILE_NAMES[0]
 
 
 def get(name: str) -> ModuleType:
