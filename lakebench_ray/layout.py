@@ -12,6 +12,7 @@ imports, so stores, the runtime and ``verify`` all ask this module rather than s
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from .errors import ConfigError
@@ -43,6 +44,11 @@ def local_path(uri: str) -> str:
     return uri[len(FILE_SCHEME) :] if uri.startswith(FILE_SCHEME) else uri
 
 
+#: The bucket names boto3 sends at all (its own parameter check): ``plan`` refuses what
+#: ``generate`` would be refused, before anything else.
+_BUCKET_NAME = re.compile(r"[a-zA-Z0-9.\-_]{1,255}")
+
+
 def check_output_uri(uri: str) -> None:
     """Refuse an output URI no store can open, in one line naming ``output.uri``."""
     uri = str(uri)
@@ -50,6 +56,11 @@ def check_output_uri(uri: str) -> None:
         raise ConfigError("output.uri: must not be empty: give a directory or s3://bucket")
     if is_s3(uri) and not uri[len(S3_SCHEME) :].strip("/"):
         raise ConfigError(f"output.uri: '{uri}' names no bucket: write s3://BUCKET[/PATH]")
+    if is_s3(uri):
+        bucket = uri[len(S3_SCHEME) :].split("/", 1)[0]
+        if not _BUCKET_NAME.fullmatch(bucket):
+            raise ConfigError(f"output.uri: {bucket!r} is not a bucket name S3 clients accept (letters, digits, "
+                              "'.', '-' and '_' only): check the bucket in output.uri")
     if "://" in uri and not uri.startswith((S3_SCHEME, FILE_SCHEME)):
         scheme = uri.split("://", 1)[0]
         raise ConfigError(f"output.uri: scheme '{scheme}://' is not supported: use a local directory or s3://BUCKET")

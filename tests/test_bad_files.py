@@ -92,3 +92,12 @@ def test_an_override_without_a_value_says_so(override):
     message = one_line(lambda: lakebench_ray.load_config(None, [override]))
     assert isinstance(ConfigError(message), ConfigError)
     assert message.startswith(key) and "None" not in message, message
+
+
+def test_plan_refuses_a_bucket_name_that_generate_would_refuse():
+    """boto3 refuses such a name before any request; the config now does, for plan too."""
+    message = one_line(lambda: lakebench_ray.load_config(None, ["output.uri=s3://bad bucket!/x"]))
+    assert message.startswith("output.uri: 'bad bucket!' is not a bucket name"), message
+    from lakebench_ray.cli import main
+
+    assert main(["plan", "output.uri=s3://bad bucket!"]) == 1

@@ -300,3 +300,21 @@ def test_a_lease_taken_over_after_the_last_renewal_is_noticed_before_done(ray_lo
     assert not (control_dir(tmp_path) / "report.json").exists()
     assert json.loads((control_dir(tmp_path) / "lease.json").read_bytes())["holder"] == taken[0].holder
     taken[0].release()
+
+
+def test_a_byte_flipped_with_its_mtime_kept_is_repaired_as_verify_says(ray_local, tmp_path):
+    """A resume trusts size and version tag (mtime, inode), so it keeps such a file; verify
+    catches it and says how to repair it, and doing so repairs it."""
+    from lakebench_ray.verify import verify
+
+    config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", *SMALL])
+    lakebench_ray.generate(config)
+    victim = data_dir(tmp_path) / "part-000001.parquet"
+    st = victim.stat()
+    flip_byte(victim)
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    (problem,) = [p for p in verify(config).problems if "part-000001" in p]
+    assert "delete it and run generate again with resume=true" in problem, problem
+    victim.unlink()
+    report = lakebench_ray.generate(lakebench_ray.load_config(None, [f"output.uri={tmp_path}", *SMALL, "resume=true"]))
+    assert report.files_written == 1 and verify(config).ok

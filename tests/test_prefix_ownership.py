@@ -86,3 +86,12 @@ def test_lakebench_job_keeps_what_is_not_its_own_as_lakebench_does():
 
     config = load_job_config(["--bucket", "bronze", "--target-tb", "0.001", "--file-size-mb", "512"], environ={})
     assert config.output.existing == "keep"
+
+
+@pytest.mark.slow
+def test_a_by_file_resume_with_another_file_count_names_it(ray_local, tmp_path):
+    from lakebench_ray.errors import CheckpointMismatchError
+
+    run(tmp_path, "num_files=3", "timestamp_order=by_file")
+    with pytest.raises(CheckpointMismatchError, match="timestamp_order=by_file .* this run's 2 files .* num_files"):
+        run(tmp_path, "num_files=2", "timestamp_order=by_file", "resume=true", "output.existing=keep")

@@ -47,6 +47,10 @@ def start(store: Store, prefix: str, plan: RunPlan, config, say, fence=None,
     except CheckpointMismatchError as exc:
         # A Kubernetes Job cannot pass resume=false: refusing would fail every restart of the pod.
         if config.resume_mismatch != "restart":
+            if config.timestamp_order == "by_file":  # the likeliest difference, and not a visible one
+                exc.args = (f"{exc} (with timestamp_order=by_file each file holds 1/num_files of the dates: this "
+                            f"run's {config.planned_files} files differ from a dataset started with another "
+                            "num_files or scale; resume with the num_files it was started with)",)
             raise
         print(f"lakebench-ray: warning: checkpoint {exc.where} is of another configuration "
               f"(fingerprint {exc.found}, this run {plan.fingerprint}): this partition starts over, "

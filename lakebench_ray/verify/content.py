@@ -33,6 +33,11 @@ CHUNK = 8 << 20
 Digest = tuple[int, str]  # (size, crc32 hex)
 
 
+#: How to repair a file whose bytes changed: a resume trusts a file whose size and version tag
+#: (local: mtime and inode) are unchanged, so the file must go first.
+_REPAIR = "delete it and run generate again with resume=true to rewrite it"
+
+
 def read_digest(store: Store, key: str) -> Digest:
     """Size and CRC32 of the object's bytes as they are now (streamed, bounded memory)."""
     running = RunningCrc()
@@ -139,7 +144,7 @@ def check_content(
                 name = layout.file_name(file_id)
                 mismatched.append(name)
                 problems.append(f"bytes of {name} differ from a fresh generation of it ({_describe(there)}; "
-                                f"generated {_describe(fresh)})")
+                                f"generated {_describe(fresh)}): {_REPAIR}")
 
     # A file generated again and found identical needs no record.
     vouched = {i for i in targets if regenerated.get(i) == actual.get(i)}
@@ -154,7 +159,7 @@ def check_content(
             name = layout.file_name(file_id)
             differ.append(name)
             problems.append(f"bytes of {name} differ from what was written ({_describe(value)}; "
-                            f"recorded {_describe(want)})")
+                            f"recorded {_describe(want)}): {_REPAIR}")
     if unrecorded:
         where = (f"no checkpoint of this configuration in {store.describe(layout.control_dir(prefix))}"
                  + (f" (found {', '.join(checkpoints[:3])} of another)" if checkpoints else ""))
