@@ -155,7 +155,7 @@ def test_runs_on_the_cluster_of_ray_address_and_leaves_it_up(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     with RayHead("--num-cpus=2", "--include-dashboard=false", env=env) as head:
         # The GCS port answers before the head has its raylet: wait for `ray start` to say so.
-        wait_for(lambda: "Ray runtime started" in head.log_path.read_text(errors="replace"), 120,
+        wait_for(lambda: "Ray runtime started" in head.log_path.read_text(errors="replace"), 300,
                  "the head to start", interval=0.5)
         result = subprocess.run(
             [sys.executable, "-c", _DRIVER, json.dumps(SETTINGS), head.address, str(free_port())],
