@@ -36,8 +36,8 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name == "load_config":
-        from .config import load_config
+    if name == "load_config":  # the config's, plus a Lakebench config file (lakebench_config=)
+        from .lakebench.config_file import load_config
 
         return load_config
     if name == "dataset":

@@ -10,7 +10,6 @@ import dataclasses
 import difflib
 import math
 import os
-import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -331,28 +330,16 @@ def load_config(
     path: str | os.PathLike | None = None,
     overrides: Sequence[str] = (),
     *,
-    lakebench_config: str | os.PathLike | None = None,
     layers: Sequence[tuple[str, Mapping[str, Any]]] = (),
 ) -> Config:
     """Build the validated, frozen configuration of a run.
 
-    ``lakebench_config`` is a Lakebench config file, translated and merged as
-    ``--lakebench-config`` is (after ``path``, before ``overrides``); its inline S3 keys, if any,
-    go to this process's environment, where boto3 and the local Ray workers find them; its notes
-    and warnings are Python warnings.
     ``layers`` are ``(source, nested mapping)`` pairs merged after the file and before the
     overrides: another tool's settings translated into these keys (a Lakebench config, the
     Lakebench job's arguments) are checked here like everything else, and errors name ``source``.
+    (``lakebench_ray.load_config`` also takes a Lakebench config file: see
+    :func:`lakebench_ray.lakebench.config_file.load_config`.)
     """
-    if lakebench_config is not None:
-        from .lakebench.config_file import read_lakebench_config
-
-        settings = read_lakebench_config(lakebench_config)
-        for kind, lines in (("note", settings.notes), ("warning", settings.warnings)):
-            for line in lines:  # what the command line prints on stderr
-                warnings.warn(f"{kind}: {line}", stacklevel=2)
-        settings.apply_credentials()
-        layers = [(settings.source, settings.layer), *layers]
     merged = _mergeable(OmegaConf.structured(Config))
     if path is not None:
         file = config_file(path)

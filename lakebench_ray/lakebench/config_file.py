@@ -48,7 +48,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 
 from .. import layout
@@ -538,3 +538,29 @@ __all__ = [
     "read_lakebench_config",
     "target_tb_for_scale",
 ]
+
+
+def load_config(
+    path: str | os.PathLike | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    lakebench_config: str | os.PathLike | None = None,
+    layers: Sequence[tuple[str, Mapping[str, Any]]] = (),
+):
+    """``lakebench_ray.load_config``: :func:`lakebench_ray.config.load_config`, plus a Lakebench
+    config file translated and merged as ``--lakebench-config`` is (after ``path``, before
+    ``overrides``). Its inline S3 keys, if any, go to this process's environment, where boto3 and
+    the local Ray workers find them; its notes and warnings are Python warnings. It lives here,
+    above the config, so that the config never imports an adapter of another tool."""
+    import warnings
+
+    from ..config import load_config as load
+
+    if lakebench_config is not None:
+        settings = read_lakebench_config(lakebench_config)
+        for kind, lines in (("note", settings.notes), ("warning", settings.warnings)):
+            for line in lines:  # what the command line prints on stderr
+                warnings.warn(f"{kind}: {line}", stacklevel=2)
+        settings.apply_credentials()
+        layers = [(settings.source, settings.layer), *layers]
+    return load(path, overrides, layers=layers)
