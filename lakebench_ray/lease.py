@@ -273,6 +273,14 @@ class Lease:
         self.started = clock.time()
         self.previous: LeaseInfo | None = None
         self.lost: str | None = None  # why, once lost
+        #: Whether the run writes nothing now (its pool paused for a storage outage). Renewals
+        #: that fail past the ttl then do not lose the lease: nothing of this run writes while it
+        #: may be expired, and once the storage answers a compare-and-swap tells whether another
+        #: run took it meanwhile (see :attr:`overdue`). Otherwise an outage longer than the ttl
+        #: would end every run however long ``outage_budget_s`` allows.
+        self.idle: Callable[[], bool] = lambda: False
+        #: Not renewed for longer than the ttl while idle: confirm (``confirm()``) before writing again.
+        self.overdue = False
         self._tag: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -426,6 +434,7 @@ class Lease:
             raise self.fence.lost("it was never taken")
         try:
             self._tag = self.fence.confirm(self.store, self.clock)
+            self.overdue = False
         except LeaseLost as exc:
             self.lost = getattr(exc, "why", str(exc))
             log.error("lost the lease on %s: %s", self.store.describe(self.prefix), self.lost)
@@ -455,8 +464,10 @@ class Lease:
                 except Exception as exc:  # noqa: BLE001 - e.g. an outage: retry until it expires
                     log.log(_level(exc), "could not renew the lease on %s: %s", self.store.describe(self.prefix), exc)
                     if self.clock.monotonic() - last_ok > self.ttl_s:
-                        self.lost = f"not renewed for {self.ttl_s:.0f}s ({exc})"
-                        return
+                        if not self.idle():
+                            self.lost = f"not renewed for {self.ttl_s:.0f}s ({exc})"
+                            return
+                        self.overdue = True  # nothing writes: keep trying, confirm before writing again
 
         self._thread = threading.Thread(target=loop, name="lakebench-lease", daemon=True)
         self._thread.start()

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
-from lakebench_ray.errors import LeaseHeld, LeaseLost
+from lakebench_ray.errors import LeaseHeld, LeaseLost, StorageUnavailable
 from lakebench_ray.layout import lease_key
 from lakebench_ray.lease import Clock, Lease, LeaseInfo, partitions_overlap
 from lakebench_ray.control.checkpoint import CheckpointLog
@@ -264,3 +265,51 @@ def test_a_dead_pid_of_another_pid_namespace_is_not_taken_for_gone(store):
     plant(store, foreign(host=socket.gethostname(), pid=dead_pid(), pid_namespace="another-namespace"))
     with pytest.raises(LeaseHeld, match="feedface0001"):
         Lease(store, PREFIX).acquire(wait_s=0)
+
+
+class Unreachable(LocalStore):
+    """A local store that stops answering while ``down`` (as during a storage outage)."""
+
+    down = False
+
+    def read_tagged(self, key):
+        if self.down:
+            raise StorageUnavailable("the storage does not answer")
+        return super().read_tagged(key)
+
+    def replace_if(self, key, data, tag):
+        if self.down:
+            raise StorageUnavailable("the storage does not answer")
+        return super().replace_if(key, data, tag)
+
+
+@pytest.mark.parametrize("paused", [True, False])
+def test_an_outage_past_the_ttl_loses_the_lease_only_of_a_run_that_writes(tmp_path, paused):
+    """A run paused for an outage writes nothing: its lease stays claimed past the ttl (overdue)
+    and a compare-and-swap renews it once the storage answers. A run still writing loses it."""
+    store = Unreachable(tmp_path)
+    clock = FakeClock()
+    lease = Lease(store, PREFIX, ttl_s=30, clock=clock).acquire()
+    lease.idle = lambda: paused
+    seen, finished = [], threading.Event()
+
+    def on_sleep():
+        store.down = 10 <= clock.elapsed < 100  # a 90 s outage
+        seen.append((clock.elapsed, lease.overdue, lease.lost))
+        if clock.elapsed >= 130 or lease.lost:
+            finished.set()
+
+    clock.on_sleep = on_sleep
+    lease.start_renewing()
+    for _ in range(3000):  # bounded: the fake clock's 130 s pass in a moment
+        if finished.is_set() or lease.lost:
+            break
+        time.sleep(0.01)
+    lease.stop_renewing()
+    if paused:
+        assert lease.lost is None and not lease.overdue
+        assert any(overdue for _, overdue, _ in seen), "never past the ttl"
+        assert LeaseInfo.parse(store.get_bytes(lease.key)).holder == lease.holder
+    else:
+        assert lease.lost.startswith("not renewed for 30s"), lease.lost
+    lease.release()

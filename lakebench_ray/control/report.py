@@ -99,13 +99,16 @@ class Report:
     #: Data files under the prefix outside the plan, as ``output.existing`` had them treated:
     #: ``{"policy": "keep" | "replace", "count": n, "files": [names]}`` ({} when there were none).
     outside_plan: dict = dataclasses.field(default_factory=dict)
+    #: Files handed out again without spending an attempt (queued behind a file on a lost actor,
+    #: or failed while the storage was away); with ``retries``, what the run did twice.
+    requeued: int = 0
 
     _store: Optional[Store] = dataclasses.field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_lines(cls, *, config: dict, plan: dict, files_planned: int, files_skipped: int, lines: FileLines,
                    failed: Iterable, seconds: float, generation_seconds: float, retries: int, files_document: str,
-                   store: Optional[Store] = None) -> "Report":
+                   store: Optional[Store] = None, requeued: int = 0) -> "Report":
         """The report of a run whose written files (planned files and sustained-mode extras)
         are ``lines``, and that gave up on ``failed`` (:class:`~lakebench_ray.runtime.pool.FailedFile`)."""
         return cls(
@@ -120,6 +123,7 @@ class Report:
             generation_seconds=round(generation_seconds, 3),
             throughput_mb_s=round(lines.bytes / 1e6 / generation_seconds, 1) if generation_seconds > 0 else 0.0,
             retries=retries,
+            requeued=requeued,
             failed=[dataclasses.asdict(f) for f in failed],
             files_document=files_document,
             finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

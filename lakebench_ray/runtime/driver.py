@@ -255,8 +255,9 @@ class _Run:
         )
         self.pool = FilePool(make_actor, settings, on_result=self._on_result, on_retry=self._on_retry,
                              on_actors=self._on_actors, want_actors=_autoscaler_request(config.ray.cpus_per_actor),
-                             should_stop=lambda: self.signals.requested, outage=outage_gate(store, prefix, self.budget),
-                             on_note=self.note)
+                             should_stop=lambda: self.signals.requested,
+                             outage=outage_gate(store, prefix, self.budget, self._confirm_if_overdue), on_note=self.note)
+        self.lease.idle = lambda: self.pool is not None and self.pool.paused
 
     def _own_prefix(self, listing) -> None:
         """A run's "done" must describe what readers of the prefix see: data files outside the
@@ -286,6 +287,13 @@ class _Run:
         self.lease.confirm()
         for name in self.outside:
             self.store.delete(f"{self.prefix}/{name}" if self.prefix else name)
+
+    def _confirm_if_overdue(self) -> None:
+        """Before the pool resumes after an outage: when the lease went unrenewed past its ttl
+        while the run was paused, it is renewed by compare-and-swap first, or LeaseLost ends the
+        run (another run took the prefix meanwhile)."""
+        if self.lease.overdue:
+            self.lease.confirm()
 
     def _local_checkpoint(self) -> CheckpointLog:
         return CheckpointLog(self.store, self.opened.folder, self.opened.generation, every_files=self.every[0],
@@ -379,6 +387,7 @@ class _Run:
             retries=self.progress.retries,
             files_document=layout.report_files_key(prefix, count, index),
             store=store,
+            requeued=self.pool.requeued,
         )
         if self.outside and (self.config.output.existing == "keep" or not failed):
             report.outside_plan = {"policy": self.config.output.existing, "count": len(self.outside),

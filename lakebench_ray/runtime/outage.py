@@ -51,6 +51,18 @@ def storage_step(store: Store, budget_s: float, what: str, step, stop=lambda: No
         delay = min(10.0, delay * 2)
 
 
-def outage_gate(store: Store, prefix: str, budget_s: float) -> OutageGate:
-    return OutageGate(is_outage=is_storage_outage, probe=store.probe, budget_s=budget_s,
+def outage_gate(store: Store, prefix: str, budget_s: float, before_resuming=lambda: None) -> OutageGate:
+    """The pool's gate for ``store``; ``before_resuming()`` runs once the storage answers again,
+    before any work is handed out (the driver confirms its lease there)."""
+
+    def probe():
+        reason = store.probe()
+        if reason is None:
+            try:
+                before_resuming()
+            except StorageUnavailable as exc:  # gone again meanwhile: still paused
+                return str(exc)
+        return reason
+
+    return OutageGate(is_outage=is_storage_outage, probe=probe, budget_s=budget_s,
                       describe=f"the storage at {store.describe(prefix)}")

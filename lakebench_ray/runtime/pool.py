@@ -133,6 +133,9 @@ class FilePool:
         self._started_ever = False
         self._start_failures = 0
         self.evicted = 0
+        #: Files handed out again without spending an attempt: queued behind a file on an actor
+        #: that was lost, or failed while the storage was away.
+        self.requeued = 0
 
     # -- actor management -------------------------------------------------------------------
     def _start_actor(self) -> None:
@@ -317,6 +320,7 @@ class FilePool:
         elif isinstance(exc, RayTaskError):
             if self._pause.storage_away(exc):
                 self._attempts[call.file_id] -= 1  # the storage was away: not the file's fault
+                self.requeued += 1
                 pending.appendleft(call.file_id)
             else:
                 self._retry_or_fail(call.file_id, call_cause(exc), pending, failed)
@@ -335,6 +339,7 @@ class FilePool:
         self._evict(actor, cause)
         for behind in reversed(lost[1:]):
             self._attempts[behind.file_id] -= 1
+            self.requeued += 1
             pending.appendleft(behind.file_id)
         self._retry_or_fail(lost[0].file_id, cause, pending, failed)
 
