@@ -1,9 +1,11 @@
 """Profiles: how the columns the spec leaves open are distributed.
 
-``lakebench`` (the default) is the workload of Lakebench's own generator, so benchmark results
-stay comparable; ``realistic`` is this project's customer-consistent, weighted alternative. Each
-profile module exposes the same names (vocabularies, ranges, patterns and ``build_columns``),
-which the generator and ``verify`` both read.
+``lakebench`` (the default) is Lakebench's own generator, value for value, so results compare row
+for row; ``realistic`` is this project's customer-consistent, weighted alternative. Each profile
+module exposes the same vocabularies, ranges and patterns, which ``verify`` reads, and builds its
+columns one of two ways: ``build_columns`` of a row group (the shared columns come from
+:mod:`..columns`), or, for a profile that draws a whole file from one stream,
+``file_row_groups`` and ``build_row_group`` of its own.
 """
 
 from __future__ import annotations

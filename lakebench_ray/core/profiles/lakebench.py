@@ -7,7 +7,7 @@ per-row Python loops; here the same draws are made on the same generator in the 
 bulk (:mod:`..numpy_draws`), so the values are equal and the work is not per row.
 
 A file is made in two steps: its draws (everything but the payload) once per file, as small
-numeric arrays (about 200 bytes a row); then row group after row group, the strings of those
+numeric arrays (about 170 bytes a row); then row group after row group, the strings of those
 rows and their payload, which is Lakebench's last draw and so continues the file's stream.
 
 The differences, each a Lakebench defect that no figure depends on:
@@ -358,7 +358,14 @@ def draw_file(params: GenParams, loyalty: np.ndarray, file_id: int, rows: int,
             a["fingerprint"] = d.bytes_rows(rows, 32)
         else:
             d.skip_uint32(rows * 8)
+    for key, value in a.items():
+        if key not in _OUTPUT_TYPED and value.dtype.kind == "i" and value.size:
+            a[key] = value.astype(np.min_scalar_type(-1 - int(np.abs(value).max())))  # kept small
     return out
+
+
+#: Draws kept in the column's own type (the others are kept in the smallest integer type).
+_OUTPUT_TYPED = frozenset(("customer", "ts", "views", "seconds", "redeemed", "clicks", "items"))
 
 
 # -- strings, row group by row group ---------------------------------------------------------------
@@ -514,6 +521,7 @@ def build_batch(params: GenParams, fd: FileDraws, file_id: int, first: int, n: i
         cols["currency"] = A.categorical(t.currency, a["currency"])
     if want("ip_address"):
         ip = a["ip"]
+        ip = ip.astype(np.int32)
         cols["ip_address"] = A.concat(A.take(t.octet_pairs, ip[:, 0] << 8 | ip[:, 1]), ".",
                                       A.take(t.octet_pairs, ip[:, 2] << 8 | ip[:, 3]))
     if want("zip_code"):
@@ -523,7 +531,7 @@ def build_batch(params: GenParams, fd: FileDraws, file_id: int, first: int, n: i
     if want("data_quality_flag"):
         cols["data_quality_flag"] = A.categorical(t.quality, a["quality"])
     if want("raw_user_agent"):
-        b, v, dv, os_ = a["agent"].T
+        b, v, dv, os_ = a["agent"].astype(np.int32).T
         versions = _span(USER_AGENT_VERSIONS)
         cols["raw_user_agent"] = A.categorical(t.user_agent, ((b * versions + v) * len(DEVICES) + dv) * len(USER_AGENT_OS) + os_)
     if want("session_fingerprint"):
@@ -549,7 +557,7 @@ def file_row_groups(params: GenParams, loyalty: np.ndarray, file_id: int, *, row
                     payload_buffer: Optional[np.ndarray] = None) -> Iterator[pa.RecordBatch]:
     """The row groups of file ``file_id`` in order (``rows``: only that many rows, as a file of
     that many rows would have them; for calibration). The file's draws are made once; each row
-    group's strings and payload as it is asked for, so memory holds the draws (about 200 bytes a
+    group's strings and payload as it is asked for, so memory holds the draws (about 170 bytes a
     row) and one row group. ``columns`` (None: all) as in :func:`build_batch`."""
     total = params.rows_per_file if rows is None else rows
     wanted = column_set(columns)
@@ -571,7 +579,7 @@ def build_row_group(params: GenParams, loyalty: np.ndarray, file_id: int, row_gr
     for the next row group of the same file, one file per process), the payload's stream is
     moved to the row group's first row."""
     wanted = column_set(columns)
-    key = (params, id(loyalty), file_id, wanted)
+    key = (params, file_id, wanted)  # (the loyalty table is a function of the parameters)
     fd = _cache.get(key)
     if fd is None:
         _cache.clear()
