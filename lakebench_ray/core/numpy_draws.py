@@ -250,100 +250,95 @@ class Draws:
     def conditional(self, rows: int, p: float, spans: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """``for each of rows: if random() < p: draw len(spans) bounded integers``, as a loop would.
         Returns (hit per row, the integers of the hit rows: shape (hits, len(spans)))."""
-        hits_rows: list[int] = []
+        hit_rows: list[np.ndarray] = []
         values: list[np.ndarray] = []
         row = 0
-        # 64-bit outputs a row needs at most, with a hit and without rejection.
-        per_row = 1 + (len(spans) + 1) // 2
+        # 64-bit outputs the rows need on average, and some: more are drawn if they run out.
+        per_row = 1 + p * ((len(spans) + 1) // 2)
         while row < rows:
-            budget = (rows - row) * per_row + 64
-            words, has, value = self._words(budget)
-            got = self._scan(rows - row, p, spans, words, has, value)
-            local_rows, local_vals, used, has, value, done_rows = got
-            hits_rows.extend((row + int(r)) for r in local_rows)
+            words, has, value = self._words(int((rows - row) * per_row * 1.05) + 256)
+            local_rows, local_vals, used, has, value, done_rows = self._scan(rows - row, p, spans, words, has, value)
+            hit_rows.append(row + local_rows)
             values.append(local_vals)
             self._consume(used, has, value)
             row += done_rows
         hit = np.zeros(rows, dtype=bool)
-        hit[np.array(hits_rows, dtype=np.int64)] = True
+        if hit_rows:
+            hit[np.concatenate(hit_rows)] = True
         vals = np.concatenate(values) if values else np.zeros((0, len(spans)), dtype=np.int64)
         return hit, vals.reshape(-1, len(spans))
 
     @staticmethod
     def _scan(rows, p, spans, words, has, value):
         """Rows of :meth:`conditional` from ``words``: (hit rows, their values, words used, has,
-        value, rows done). Stops early at a rejected integer (after settling that row)."""
+        value, rows done). The loop visits hits only (a miss is one word); it stops where the
+        words run out, and after a row whose integers had a rejected draw (settled one by one)."""
         c = len(spans)
-        hit_word = doubles(words) < p
-        idx = np.where(hit_word, np.arange(len(words)), len(words))
-        next_hit = np.minimum.accumulate(idx[::-1])[::-1].tolist()
         n_words = len(words)
-        hit_rows, hit_q, hit_b, hit_buf = [], [], [], []
-        q = 0
-        row = 0
+        hp = np.flatnonzero(doubles(words) < p).tolist()  # the words whose double is a hit
+        n_hp = len(hp)
+        fetch = ((c + 1) // 2, c // 2)  # words a hit's integers take, with the buffer empty / full
+        after = (c % 2, (c - 1) % 2)  # the buffer after them
+        hits: list[int] = []
+        bufs: list[int] = []
+        q = row = j = 0
         b = has
-        buf = value
-        hi_words = None
         while row < rows:
-            h = next_hit[q] if q < n_words else n_words
-            misses = h - q
-            if misses >= rows - row:
+            while j < n_hp and hp[j] < q:
+                j += 1
+            h = hp[j] if j < n_hp else n_words
+            if h - q >= rows - row:  # the remaining rows all miss
                 q += rows - row
                 row = rows
                 break
-            row += misses
-            need = h + 1 + (c - b + 1) // 2
+            need = h + 1 + fetch[b]
             if need > n_words:  # out of words: stop before this row (the caller draws more)
+                row += h - q
                 q = h
                 break
-            hit_rows.append(row)
-            hit_q.append(h)
-            hit_b.append(b)
-            hit_buf.append(buf)
+            row += h - q + 1
+            hits.append(h)
+            bufs.append(b)
             q = need
-            if b:
-                rest = c - 1
-            else:
-                rest = c
-            if rest % 2:
-                if hi_words is None:
-                    hi_words = (words >> np.uint64(32)).tolist()
-                b, buf = 1, hi_words[need - 1]
-            else:
-                b, buf = 0, 0
-            row += 1
-        # The integers of the hit rows, vectorised: the 32-bit values at their positions.
-        m = len(hit_rows)
-        vals = np.zeros((m, c), dtype=np.int64)
+            b = after[b]
+            j += 1
+        h = np.array(hits, dtype=np.int64)
+        hb = np.array(bufs, dtype=np.int64)
+        m = len(h)
+        taken = np.array(fetch, dtype=np.int64)[hb]
+        hit_rows = h - (np.cumsum(taken) - taken)  # a row is a word, a hit's integers take more
+        lo = words.view(np.uint32)[0::2].astype(np.uint64)
+        hi = words.view(np.uint32)[1::2].astype(np.uint64)
+        last_word = np.minimum(h + taken, n_words - 1)  # its high half is left buffered, if any
+        buffered = np.empty(m, dtype=np.uint64)
         if m:
-            hq = np.array(hit_q, dtype=np.int64)
-            hb = np.array(hit_b, dtype=np.int64)
-            hbuf = np.array(hit_buf, dtype=np.uint64)
-            lo = words.view(np.uint32)[0::2].astype(np.uint64)
-            hi = words.view(np.uint32)[1::2].astype(np.uint64)
-            rejected = np.zeros(m, dtype=bool)
-            for j, span in enumerate(spans):
-                t = j - hb  # -1: the buffered value
-                word = hq + 1 + np.maximum(t, 0) // 2
-                u32 = np.where(t < 0, hbuf, np.where(t % 2 == 1, hi[np.minimum(word, len(words) - 1)],
-                                                     lo[np.minimum(word, len(words) - 1)]))
-                vals[:, j], rej = _lemire(u32, np.uint64(span))
-                rejected |= rej
-            if rejected.any():
-                # Settle the first row with a rejection draw by draw, and stop after it.
-                k = int(np.flatnonzero(rejected)[0])
-                row = hit_rows[k]
-                q, b, buf = hit_q[k] + 1, hit_b[k], hit_buf[k]
-                u32s = _U32Reader(words, q, b, buf)
-                for j, span in enumerate(spans):
-                    while True:
-                        v, rej = _lemire(np.array([u32s.next()], dtype=np.uint64), np.uint64(span))
-                        if not rej[0]:
-                            vals[k, j] = v[0]
-                            break
-                q, b, buf = u32s.state()
-                return hit_rows[: k + 1], vals[: k + 1], q, b, buf, row + 1
-        return hit_rows, vals, q, b, buf, row
+            buffered[0] = value
+            buffered[1:] = hi[last_word[:-1]]
+        vals = np.zeros((m, c), dtype=np.int64)
+        rejected = np.zeros(m, dtype=bool)
+        for k, span in enumerate(spans):
+            t = k - hb  # -1: the buffered value
+            word = np.minimum(h + 1 + np.maximum(t, 0) // 2, n_words - 1)
+            u32 = np.where(t < 0, buffered, np.where(t % 2 == 1, hi[word], lo[word]))
+            vals[:, k], rej = _lemire(u32, np.uint64(span))
+            rejected |= rej
+        if rejected.any():
+            # Settle the first row with a rejected draw draw by draw, and stop after it.
+            k = int(np.flatnonzero(rejected)[0])
+            reader = _U32Reader(words, int(h[k]) + 1, int(hb[k]), int(buffered[k]) if hb[k] else 0)
+            for i, span in enumerate(spans):
+                while True:
+                    v, rej = _lemire(np.array([reader.next()], dtype=np.uint64), np.uint64(span))
+                    if not rej[0]:
+                        vals[k, i] = v[0]
+                        break
+            q, b, value = reader.state()
+            return hit_rows[: k + 1], vals[: k + 1], q, b, value, int(hit_rows[k]) + 1
+        if b and m:
+            value = int(hi[last_word[-1]])
+        elif not b:
+            value = 0
+        return hit_rows, vals, q, b, value, row
 
 
 class _U32Reader:
@@ -373,6 +368,8 @@ class Run32:
         self.has, self.value = draws._buffer()
 
     def take(self, n: int) -> np.ndarray:
+        if not self.has and n % 2 == 0:  # whole outputs: their 32-bit halves as they are
+            return self.draws.bits.random_raw(n // 2).view(np.uint32)
         out = np.empty(n, dtype=np.uint32)
         if n == 0:
             return out
