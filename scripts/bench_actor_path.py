@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The actor path: a generator actor's seconds per file (from report.json, written into tmpfs)
+"""The actor path: a generator actor's seconds per file (from the report's per-file lines, written into tmpfs)
 against the payload-only floor writing the same bytes into tmpfs in this process; and the idle
 gap between an actor's consecutive files at small files and with more actors.
 

@@ -155,7 +155,7 @@ def control_bytes_of_a_real_run(out: Path, n: int) -> dict:
     watcher = threading.Thread(target=poll, daemon=True)
     watcher.start()
     config = lakebench_ray.load_config(None, [f"output.uri={out}", f"output.prefix={PREFIX}", f"num_files={n}",
-                                              "rows_per_file=50", "payload_kb=0.1", "customer_id_max=1000",
+                                              "rows_per_file=50", "payload_kb=0.125", "customer_id_max=1000",
                                               "progress=false", "ray.num_actors=2"])
     started = time.monotonic()
     with open(os.devnull, "w") as quiet:
