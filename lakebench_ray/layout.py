@@ -83,6 +83,13 @@ def control_dir(prefix: str) -> str:
     return f"{CONTROL_ROOT}/{prefix}" if prefix else CONTROL_ROOT
 
 
+def legacy_control_dir(prefix: str) -> str:
+    """Where releases before the control directory kept checkpoint, report and lease: inside the
+    data prefix (``<prefix>/_lakebench``). Never read; a run names what it finds there."""
+    prefix = data_prefix(prefix)
+    return f"{prefix}/{CONTROL_ROOT}" if prefix else CONTROL_ROOT
+
+
 def _partitioned(stem: str, count: int, index: int) -> str:
     return f"{stem}.json" if count == 1 else f"{stem}-{index:04d}-of-{count:04d}.json"
 

@@ -95,3 +95,13 @@ def test_a_by_file_resume_with_another_file_count_names_it(ray_local, tmp_path):
     run(tmp_path, "num_files=3", "timestamp_order=by_file")
     with pytest.raises(CheckpointMismatchError, match="timestamp_order=by_file .* this run's 2 files .* num_files"):
         run(tmp_path, "num_files=2", "timestamp_order=by_file", "resume=true", "output.existing=keep")
+
+
+@pytest.mark.slow
+def test_control_files_of_an_older_release_are_named_not_ignored(ray_local, tmp_path):
+    old = data_dir(tmp_path) / "_lakebench"
+    old.mkdir(parents=True)
+    (old / "checkpoint.json").write_text('{"fingerprint": "x", "completed": [0]}')
+    _, text = run(tmp_path, "num_files=1", "resume=true")
+    assert f"warning: {old} holds control files of an older release (checkpoint.json)" in text, text
+    assert "delete" in text

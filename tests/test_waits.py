@@ -213,3 +213,26 @@ def test_verify_against_a_silent_endpoint_ends_in_seconds(tmp_path, fake_credent
         with pytest.raises(SinkError, match="cannot verify s3://bucket/customer/interactions: cannot connect") as err:
             verify(s3_config(tmp_path, port))
     assert "\n" not in str(err.value)
+
+
+def test_the_outage_budget_is_not_overrun_by_the_probes_backoff():
+    """outage_budget_s=10: probes at 1, 3, 7 s and then at 10 s, the end of the budget, where the
+    run gives up (the backoff's next step, 15 s, is past it). On a fake clock."""
+    from lakebench_ray.errors import StorageOutage
+    from lakebench_ray.runtime.pause import OutageGate, OutagePause
+
+    now = [0.0]
+    probes = []
+
+    def probe():
+        probes.append(round(now[0], 1))
+        return "connection refused"
+
+    gate = OutageGate(is_outage=lambda exc: True, probe=probe, budget_s=10, clock=lambda: now[0])
+    pause = OutagePause(gate, note=lambda _: None)
+    assert pause.storage_away(OSError("away"))
+    with pytest.raises(StorageOutage, match="did not answer for 10s"):  # one step (0.1 s) of this loop
+        while now[0] < 60:
+            now[0] += 0.1
+            pause.wait_out(remaining=1)
+    assert 10 <= probes[-1] < 10.2 and now[0] < 10.2, probes  # the backoff alone would probe at 15 s

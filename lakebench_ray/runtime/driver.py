@@ -263,6 +263,13 @@ class _Run:
         """A run's "done" must describe what readers of the prefix see: data files outside the
         plan (a bigger run's, another configuration's, leftovers) are refused in one line unless
         ``output.existing`` says to replace or keep them."""
+        legacy = layout.legacy_control_dir(self.prefix)
+        old = sorted(k.rsplit("/", 1)[-1] for k in listing.others if k.startswith(legacy + "/") and k.endswith(".json"))
+        if old:  # a resume of that dataset starts over: say why, and what is left in the data prefix
+            print(f"lakebench-ray: warning: {self.store.describe(legacy)} holds control files of an older release "
+                  f"({', '.join(old[:3])}{' ...' if len(old) > 3 else ''}): they are not read (a resume of that "
+                  f"dataset starts over) and stay in the data prefix: delete {self.store.describe(legacy)}",
+                  file=self.out, flush=True)
         self.outside = outside = self.plan.outside(listing.keys_outside(self.plan.file_ids), self.prefix,
                                                    past_plan_ok=self.config.duration_s is not None)
         if not outside:

@@ -44,8 +44,9 @@ def storage_step(store: Store, budget_s: float, what: str, step, stop=lambda: No
                 f"{store.describe('')} did not answer for {now - since:.0f}s while {what} ({reason}): "
                 "run again with resume=true once it is back (outage_budget_s sets how long to wait)"
             ) from None
+        delay = min(delay, max(0.1, budget_s - (now - since)))  # never sleep past the budget
         log.warning("storage does not answer while %s (%s): retrying in %.0fs", what, reason, delay)
-        for _ in range(int(delay / 0.1)):  # in small steps, so a signal is seen at once
+        for _ in range(max(1, int(delay / 0.1))):  # in small steps, so a signal is seen at once
             stop()
             time.sleep(0.1)
         delay = min(10.0, delay * 2)

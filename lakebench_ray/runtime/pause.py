@@ -28,6 +28,8 @@ class OutageGate:
     describe: str = "the storage"
     first_probe_s: float = 1.0
     max_probe_s: float = 10.0
+    #: Monotonic seconds (a test passes a fake clock).
+    clock: Callable[[], float] = time.monotonic
 
 
 class OutagePause:
@@ -59,10 +61,10 @@ class OutagePause:
         if reason is None:
             return False
         self.count += 1
-        self._since = time.monotonic()
+        self._since = self._gate.clock()
         self._cause = reason
         self._probe_every = gate.first_probe_s
-        self._next_probe = self._since + self._probe_every
+        self._next_probe = min(self._since + self._probe_every, self._since + gate.budget_s)
         self._note(f"{gate.describe} does not answer ({reason}): pausing, probing it until it is back "
                    f"(at most {gate.budget_s:g}s, outage_budget_s)")
         return True
@@ -72,20 +74,21 @@ class OutagePause:
         budget (``remaining``: files of the run left, for the message)."""
         gate, since = self._gate, self._since
         assert gate is not None and since is not None
-        now = time.monotonic()
+        now = self._gate.clock()
         if now < self._next_probe:
             return
         reason = gate.probe()
         if reason is None:
-            self._note(f"{gate.describe} answers again after {time.monotonic() - since:.0f}s: resuming")
+            self._note(f"{gate.describe} answers again after {self._gate.clock() - since:.0f}s: resuming")
             self._since = None
             return
         self._cause = reason
-        if time.monotonic() - since >= gate.budget_s:
+        if self._gate.clock() - since >= gate.budget_s:
             raise StorageOutage(
-                f"{gate.describe} did not answer for {time.monotonic() - since:.0f}s ({reason}); "
+                f"{gate.describe} did not answer for {self._gate.clock() - since:.0f}s ({reason}); "
                 f"{remaining} file(s) of this run remain: run again with resume=true once it is back "
                 f"(outage_budget_s={gate.budget_s:g} sets how long to wait)"
             )
         self._probe_every = min(gate.max_probe_s, self._probe_every * 2)
-        self._next_probe = time.monotonic() + self._probe_every
+        # Never past the budget: the last probe is at its end, not a backoff step beyond it.
+        self._next_probe = min(self._gate.clock() + self._probe_every, since + gate.budget_s)
