@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     gen = sub.add_parser("generate", help="generate the dataset (local Ray or a cluster)")
     _config_args(gen)
-    plan = sub.add_parser("plan", help="print files, rows, bytes and the effective config; writes nothing")
+    plan = sub.add_parser("plan", help="print files, rows, bytes and the effective config; for S3, what the store "
+                          "enforces (probe keys written and removed again)")
     _config_args(plan)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     sample = sub.add_parser("sample", help="print the first rows of file 0 (no Ray, no output)")
@@ -179,8 +180,9 @@ def cmd_plan(args) -> int:
     config = _load(args, settings)
     plan = make_plan(config)
     summary = plan.summary()
+    storage, storage_lines = _storage_findings(config)
     if args.json:
-        doc = {"plan": {**summary, **plan.settings(config)}, "config": config.to_dict()}
+        doc = {"plan": {**summary, **plan.settings(config)}, "config": config.to_dict(), **storage}
         if settings is not None:
             doc["lakebench_job"] = settings.job
         print(json.dumps(doc, indent=1))
@@ -193,9 +195,31 @@ def cmd_plan(args) -> int:
     print(f"  estimated bytes  {summary['estimated_bytes'] / 2**30:,.2f} GiB ({summary['bytes_per_row']} B/row)")
     print(f"  customers        {summary['customers']:,}")
     print(f"  fingerprint      {summary['config_fingerprint']}")
+    for line in storage_lines:
+        print(line)
     print("effective config:")
     print("  " + config.to_yaml().rstrip().replace("\n", "\n  "))
     return 0
+
+
+def _storage_findings(config) -> tuple[dict, list[str]]:
+    """For an S3 output: what the store enforces and the mechanisms a run would use (the run's
+    own preflight, whose probe keys it removes), or why it could not be checked; a plan is still
+    printed either way."""
+    from . import layout
+    from .errors import SinkError
+    from .sinks import open_store
+
+    if not layout.is_s3(config.output.uri):
+        return {}, []
+    try:
+        findings = open_store(**config.store_spec(writing=False)).preflight()
+    except SinkError as exc:
+        return {"storage": {"error": str(exc)}}, [f"  storage          not checked: {exc}"]
+    lines = [f"  storage          {findings.summary}"]
+    if findings.warning:
+        lines.append(f"  storage warning  {findings.warning}")
+    return {"storage": findings.record}, lines
 
 
 def cmd_sample(args) -> int:

@@ -64,6 +64,7 @@ class S3Config:
     retry_mode: str = _S3.retry_mode
     checksum: Optional[str] = None
     sign_payload: Optional[bool] = None
+    conditional_writes: Optional[str] = None
 
 
 @dataclass(frozen=True)

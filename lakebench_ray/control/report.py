@@ -102,6 +102,8 @@ class Report:
     #: Files handed out again without spending an attempt (queued behind a file on a lost actor,
     #: or failed while the storage was away); with ``retries``, what the run did twice.
     requeued: int = 0
+    #: What the store enforces and the mechanisms chosen from it (S3; {} for a directory).
+    storage: dict = dataclasses.field(default_factory=dict)
 
     _store: Optional[Store] = dataclasses.field(default=None, repr=False, compare=False)
 

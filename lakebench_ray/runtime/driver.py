@@ -19,7 +19,7 @@ from .. import layout
 from ..errors import GenerationFailed, Interrupted, PrefixNotOwned
 from ..lease import Lease
 from ..planning import RunPlan, make_plan
-from ..sinks import Store, open_store
+from ..sinks import Store, StoreFindings, open_store
 from . import cluster
 from .actors import GeneratorActor
 from ..control.checkpoint import CheckpointLog
@@ -137,7 +137,7 @@ def _generate(config: Config, out, signals: StopSignals) -> Report:
     # The storage is checked before Ray is joined or started: a wrong endpoint, bucket, credential
     # or directory is refused in the seconds it takes to ask, not after a Ray start.
     # Both bounded, and both give way to SIGINT/SIGTERM within a fraction of a second.
-    signals.run(run.store.preflight, f"checking {run.store.describe(run.prefix)}")
+    run.adopt(signals.run(run.store.preflight, f"checking {run.store.describe(run.prefix)}"))
     # Joining Ray puts Ray's own SIGTERM handler in place of ours: installed again right after.
     run.own_ray = cluster.connect(config.ray.address, stop=lambda: signals.stop_if_requested("joining Ray"))
     signals.install()
@@ -176,6 +176,19 @@ class _Run:
         self.todo = plan.file_ids  # the ids to write: a range, or an array of 8 bytes a file
         self.lines = FileLines()  # the report's per-file lines, spooled: no list of every result
         self.outside: list[str] = []  # data files under the prefix that this plan does not make
+        self.storage: dict = {}
+
+    def adopt(self, findings: Optional[StoreFindings]) -> None:
+        """What the preflight found of the store: said in one line (and a warning line for what
+        is weaker than usual), recorded in the report, and the mechanisms it chose handed to every
+        process that opens the store (through the spec)."""
+        if findings is None:
+            return
+        self.storage = findings.record
+        self.spec = {**self.spec, **findings.open_args}
+        self.note(findings.summary)
+        if findings.warning:
+            log.warning("%s", findings.warning)
 
     def say(self, message: str) -> None:
         print(f"lakebench-ray: note: {message}", file=self.out, flush=True)
@@ -399,6 +412,7 @@ class _Run:
         if self.outside and (self.config.output.existing == "keep" or not failed):
             report.outside_plan = {"policy": self.config.output.existing, "count": len(self.outside),
                                    "files": self.outside}
+        report.storage = self.storage
 
         def write_report() -> None:
             self.lease.confirm()  # never a report, nor a "done", by a run that no longer holds the prefix

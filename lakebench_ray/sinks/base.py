@@ -38,6 +38,16 @@ class ObjectStat:
     tag: str
 
 
+@dataclasses.dataclass(frozen=True)
+class StoreFindings:
+    """What a preflight measured of a store and chose from it, for the run to say and record."""
+
+    summary: str  # one line: what the store enforces and the mechanisms chosen
+    warning: str | None  # one line: what is weaker than on a store that enforces everything
+    record: dict  # for report.json and ``plan --json``
+    open_args: dict  # more ``open_store`` arguments, so every process writes the same way
+
+
 class ObjectWriter(abc.ABC):
     """A binary stream for one object that becomes visible only on ``commit``."""
 
@@ -145,8 +155,9 @@ class Store(abc.ABC):
         leftover temp file or open upload), for cleanup and verification."""
 
     @abc.abstractmethod
-    def preflight(self) -> None:
-        """Prove the root can be written (and read back) before any work starts.
+    def preflight(self) -> StoreFindings | None:
+        """Prove the root can be written (and read back) before any work starts; what was found
+        of the store when there is something to say (S3: what it enforces), else None.
 
         Raises :class:`~lakebench_ray.errors.SinkError` with one line that says what to fix.
         """

@@ -8,6 +8,9 @@ the whole object's CRC32 (combined from the parts' CRCs, no second pass), so the
 the part list and the assembled object, and keeps the object's CRC32 (``HEAD`` with
 ``ChecksumMode=ENABLED`` returns it). That CRC32 is the file's digest in the checkpoint and the
 report (see :mod:`..digest`); with ``checksum="md5"`` it is computed as the bytes are written.
+A server that checks less gets less (measured at preflight, :mod:`.capabilities`): each part's CRC32
+without the whole object's (``crc32-parts``), Content-MD5, or nothing; the file's CRC32 is computed
+and recorded the same way whatever the server checks.
 botocore's own default checksum is off (``when_required``), so nothing is computed twice. CRC32
 comes from ISA-L (the ``isal`` dependency, ~0.04 s/GiB) when installed, else zlib (~0.25 s/GiB);
 both release the GIL. ``checksum="md5"`` (Content-MD5, ~1.4 s/GiB) is there for old
@@ -37,10 +40,29 @@ def crc_of(chunks: list) -> int:
     return crc
 
 
-def checksum_args(algorithm: str, chunks: list, crc: int | None = None) -> dict[str, str]:
-    """The request's checksum parameter: ``ChecksumCRC32`` (``crc`` if already known) or ``ContentMD5``."""
-    if algorithm == "crc32":
+def sends_crc(mechanism: str) -> bool:
+    """Whether requests carry our CRC32 for the server to check (``crc32``, ``crc32-parts``)."""
+    return mechanism.startswith("crc32")
+
+
+def upload_args(mechanism: str) -> dict[str, str]:
+    """How a multipart upload is started: with the whole object's CRC32 (``FULL_OBJECT``), with
+    each part's (``crc32-parts``), or with no checksum algorithm."""
+    if mechanism == "crc32":
+        return {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"}
+    if mechanism == "crc32-parts":
+        return {"ChecksumAlgorithm": "CRC32"}
+    return {}
+
+
+def checksum_args(mechanism: str, chunks: list, crc: int | None = None) -> dict[str, str]:
+    """The request's checksum parameter for the chosen mechanism (see
+    :class:`.capabilities.Mechanisms`): ``ChecksumCRC32`` (``crc`` if already known),
+    ``ContentMD5``, or none."""
+    if sends_crc(mechanism):
         return {"ChecksumCRC32": to_base64(crc_of(chunks) if crc is None else crc)}
+    if mechanism != "md5":
+        return {}
     digest = hashlib.md5()
     for chunk in chunks:
         digest.update(chunk)

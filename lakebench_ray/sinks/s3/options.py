@@ -30,6 +30,14 @@ MIN_PART_MB = 5
 MAX_PART_MB = 5 * 1024
 MAX_PARTS = 10_000
 
+#: ``s3.checksum``: ``auto`` asks the server to check the strongest checksum it checks (measured
+#: at preflight); ``crc32`` requires full-object CRC32 (refused otherwise); ``md5`` always sends
+#: Content-MD5.
+CHECKSUMS = ("auto", "crc32", "md5")
+#: ``s3.conditional_writes``: ``auto`` uses them when the server enforces them, else a best-effort
+#: lease with a warning; ``require`` refuses a server that ignores them; ``off`` never relies on them.
+CONDITIONAL_WRITES = ("auto", "require", "off")
+
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f"}
 
@@ -54,6 +62,7 @@ _ENV_VARS = {
     "ca_cert": ("S3_CA_CERT", "AWS_CA_BUNDLE"),
     "sign_payload": ("S3_SIGN_PAYLOAD",),
     "checksum": ("S3_CHECKSUM",),
+    "conditional_writes": ("S3_CONDITIONAL_WRITES",),
 }
 _BOOL_FIELDS = ("path_style", "verify_ssl", "sign_payload")
 @dataclass(frozen=True)
@@ -77,8 +86,9 @@ class S3Options:
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
     retry_mode: str = "standard"
-    checksum: str = "crc32"
+    checksum: str = "auto"
     sign_payload: bool | None = None
+    conditional_writes: str = "auto"
 
     def __post_init__(self) -> None:
         if self.endpoint_url is not None:
@@ -114,8 +124,12 @@ class S3Options:
                 raise ConfigError(f"s3.{name}: must be a number of seconds > 0, got {value!r}")
         if self.retry_mode not in ("standard", "adaptive"):
             raise ConfigError(f"s3.retry_mode: must be 'standard' or 'adaptive', got {self.retry_mode!r}")
-        if self.checksum not in ("crc32", "md5"):
-            raise ConfigError(f"s3.checksum: must be 'crc32' or 'md5', got {self.checksum!r}")
+        if self.checksum not in CHECKSUMS:
+            raise ConfigError(f"s3.checksum: must be one of {', '.join(CHECKSUMS)}, got {self.checksum!r}")
+        if self.conditional_writes not in CONDITIONAL_WRITES:
+            raise ConfigError(
+                f"s3.conditional_writes: must be one of {', '.join(CONDITIONAL_WRITES)}, got {self.conditional_writes!r}"
+            )
         for name in ("verify_ssl",):
             object.__setattr__(self, name, _parse_bool(f"s3.{name}", getattr(self, name)))
         for name in ("path_style", "sign_payload"):
@@ -130,7 +144,7 @@ class S3Options:
         keys are ``None`` can be passed as is). Environment variables: ``S3_ENDPOINT`` or
         ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, ``S3_REGION`` / ``AWS_REGION`` / ``AWS_DEFAULT_REGION``,
         ``S3_PATH_STYLE``, ``S3_VERIFY_SSL``, ``S3_CA_CERT`` (or ``AWS_CA_BUNDLE``),
-        ``S3_SIGN_PAYLOAD``, ``S3_CHECKSUM``.
+        ``S3_SIGN_PAYLOAD``, ``S3_CHECKSUM``, ``S3_CONDITIONAL_WRITES``.
         """
         env = os.environ if environ is None else environ
         known = {f.name for f in fields(cls)}

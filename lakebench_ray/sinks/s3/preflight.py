@@ -10,6 +10,8 @@ not be retried ``max_attempts`` times with backoff.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -17,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from ... import layout
 from ...errors import SinkError
-from .checksums import checksum_args
+from .capabilities import Capabilities, Probe, remove_stale_probes
+from .client import make_client
 from .errors import MISSING_BUCKET_CODES, error_code, error_status, nested, network_reason, one_line, reason
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,9 +45,10 @@ _DENIED_CODES = {"AccessDenied", "AllAccessDisabled", "Forbidden", "403"}
 _REGION_CODES = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
 
 
-def preflight(session: "S3Session", *, create_bucket: bool = False) -> None:
+def preflight(session: "S3Session", *, create_bucket: bool = False) -> Capabilities:
     """List, write, read back and delete a probe in the control directory; start and abort a
-    multipart upload. Every failure is one line saying what to fix."""
+    multipart upload; measure what the store enforces (:class:`.capabilities.Probe`) and remove
+    every probe key again. Every failure is one line saying what to fix."""
     from botocore import exceptions as bx
 
     opts = session.options
@@ -73,9 +77,10 @@ def preflight(session: "S3Session", *, create_bucket: bool = False) -> None:
         max_attempts=attempts, connect_timeout=min(opts.connect_timeout, 5.0), read_timeout=read_timeout
     )
     step = "listing"
+    list_v2 = True
     try:
         try:
-            client.list_objects_v2(Bucket=session.bucket, Prefix=session.full_prefix(""), MaxKeys=1)
+            list_v2 = _list_once(session, client)
         except bx.ClientError as exc:
             if not _is_missing_bucket(exc) or not _s3_answer(exc):
                 raise
@@ -86,33 +91,38 @@ def preflight(session: "S3Session", *, create_bucket: bool = False) -> None:
                 ) from exc
             step = "creating bucket"
             _create_bucket(session, client)
-        probe = layout.probe_key()
-        full = session.full_key(probe)
-        payload = b"lakebench preflight " + secrets.token_bytes(16)
-        step = "writing"
-        client.put_object(
-            Bucket=session.bucket, Key=full, Body=payload, ContentLength=len(payload), IfNoneMatch="*",
-            **checksum_args(opts.checksum, [payload]),
-        )
+        if list_v2:
+            step = "removing old probes"
+            remove_stale_probes(session, client)
+        probe = Probe(session, client, session.full_key(layout.probe_key()))
         try:
+            step = "writing"
+            payload = b"lakebench preflight " + secrets.token_bytes(16)
+            unsigned = _write_first_probe(session, probe, payload)
             step = "reading"
-            echoed = client.get_object(Bucket=session.bucket, Key=full)["Body"].read()
+            echoed = probe.client.get_object(Bucket=session.bucket, Key=probe.base)["Body"].read()
             if echoed != payload:
                 raise SinkError(
-                    f"S3 at {endpoint} returned different bytes for the probe {session.describe(probe)}: "
+                    f"S3 at {endpoint} returned different bytes for the probe {session.describe(probe.base)}: "
                     "check the endpoint and any proxy in between"
                 )
             step = "checking conditional writes"
-            _require_conditional_writes(session, client, full, payload, endpoint)
+            create, swap, delete = probe.conditional(probe.base, payload)
+            step = "checking checksums"
+            md5 = probe.content_md5()
             step = "starting a multipart upload"
-            # As the writer starts them: a server without full-object CRC32 fails here, not mid-run.
-            extra = {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"} if opts.checksum == "crc32" else {}
-            upload = client.create_multipart_upload(Bucket=session.bucket, Key=full, **extra)
-            step = "aborting a multipart upload"
-            client.abort_multipart_upload(Bucket=session.bucket, Key=full, UploadId=upload["UploadId"])
-        finally:
-            step = "deleting"
-            client.delete_object(Bucket=session.bucket, Key=full)
+            part_crc, full_crc, listed, aborted = probe.multipart()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                probe.cleanup()
+            raise
+        step = "deleting"
+        probe.cleanup()
+        return Capabilities(
+            conditional_create=create, compare_and_swap=swap, conditional_delete=delete,
+            full_object_crc32=full_crc, part_crc32=part_crc, content_md5=md5, unsigned_payload=unsigned,
+            list_v2=list_v2, list_uploads=listed, abort_upload=aborted,
+        )
     except SinkError:
         raise
     except bx.NoCredentialsError as exc:
@@ -148,22 +158,39 @@ def preflight(session: "S3Session", *, create_bucket: bool = False) -> None:
         raise SinkError(f"S3 preflight against {endpoint} failed while {step}: {reason(exc)}") from exc
 
 
-def _require_conditional_writes(session: "S3Session", client, full: str, payload: bytes, endpoint: str) -> None:
-    """A second create of the probe with ``If-None-Match: *`` must be refused: the lease that
-    keeps two runs off one prefix relies on it."""
+def _list_once(session: "S3Session", client) -> bool:
+    """One listing of the root; whether ListObjectsV2 answered (else the V1 listing did)."""
     from botocore.exceptions import ClientError
 
     try:
-        client.put_object(Bucket=session.bucket, Key=full, Body=payload, ContentLength=len(payload), IfNoneMatch="*",
-                          **checksum_args(session.options.checksum, [payload]))
+        client.list_objects_v2(Bucket=session.bucket, Prefix=session.full_prefix(""), MaxKeys=1)
+        return True
     except ClientError as exc:
-        if error_status(exc) in (412, 409) or error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
-            return
-        raise
-    raise SinkError(
-        f"S3 at {endpoint} ignores conditional writes (If-None-Match), so it cannot keep two runs off one "
-        "prefix: use a server that supports them (AWS S3, MinIO, SeaweedFS, Ceph RGW 18+)"
-    )
+        if _is_missing_bucket(exc) or error_status(exc) in (401, 403) or error_code(exc) in _BAD_CREDENTIAL_CODES:
+            raise
+        client.list_objects(Bucket=session.bucket, Prefix=session.full_prefix(""), MaxKeys=1)
+        return False
+
+
+def _write_first_probe(session: "S3Session", probe: Probe, payload: bytes) -> bool | None:
+    """Write the probe as the run writes; whether the server took an unsigned payload (None when
+    the run signs payloads anyway). One it refused is sent signed, and the probe goes on signed."""
+    from botocore.exceptions import ClientError
+
+    if session.payload_signed:
+        probe.put(probe.base, payload)
+        return None
+    try:
+        probe.put(probe.base, payload)
+        return True
+    except ClientError as exc:
+        if error_code(exc) in _BAD_CREDENTIAL_CODES | _DENIED_CODES or error_status(exc) == 404:
+            raise  # not about the payload: said as usual
+    opts = dataclasses.replace(session.options, sign_payload=True)
+    probe.client = make_client(opts, max_attempts=min(opts.max_attempts, 2),
+                               connect_timeout=min(opts.connect_timeout, 5.0))
+    probe.put(probe.base, payload)
+    return False
 
 
 def _is_missing_bucket(exc: BaseException) -> bool:
@@ -230,12 +257,12 @@ def _client_error(session: "S3Session", exc: BaseException, step: str, endpoint:
             "starting a multipart upload": f"start multipart uploads in {session.uri} (grant s3:PutObject)",
             "aborting a multipart upload": f"abort multipart uploads in {session.uri} (grant s3:AbortMultipartUpload)",
             "deleting": f"delete from {session.uri} (grant s3:DeleteObject)",
+            "removing old probes": f"delete from {session.uri} (grant s3:DeleteObject)",
+            "checking conditional writes": f"write and delete in {session.uri} (grant s3:PutObject, s3:DeleteObject)",
+            "checking checksums": f"write to {session.uri} (grant s3:PutObject)",
         }.get(step, f"access {session.uri}")
         return SinkError(f"no permission to {what} at {endpoint}: {code}")
-    hint = ""
-    if step == "starting a multipart upload" and session.options.checksum == "crc32":
-        hint = " (a server without CRC32 full-object checksums needs S3_CHECKSUM=md5)"
-    return SinkError(f"S3 preflight against {endpoint} failed while {step} {session.uri}: {reason(exc)}{hint}")
+    return SinkError(f"S3 preflight against {endpoint} failed while {step} {session.uri}: {reason(exc)}")
 
 
 def _certificate_problem(exc: BaseException) -> str | None:

@@ -10,31 +10,52 @@ are built on first use and rebuilt after pickling (a store travels to Ray actors
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import threading
 from typing import Any
 
+from .capabilities import Mechanisms
 from .client import make_client
 from .options import S3Options, parse_s3_uri
 from .upload import BufferPool
 
 
 class S3Session:
-    """The bucket and root of ``s3://bucket[/root]`` with the options to reach it."""
+    """The bucket and root of ``s3://bucket[/root]``, the options to reach it and the mechanisms
+    chosen for it (:class:`.capabilities.Mechanisms`: the strongest until a preflight adopts others)."""
 
-    def __init__(self, uri: str, options: S3Options):
+    def __init__(self, uri: str, options: S3Options, mechanisms: Mechanisms | None = None):
         self.uri = str(uri)
         self.bucket, self.root = parse_s3_uri(self.uri)
         self.options = options
+        self.mechanisms = mechanisms or Mechanisms.unprobed(options.checksum, options.conditional_writes)
         self._lock = threading.Lock()
         self._client = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool: BufferPool | None = None
 
     def __getstate__(self) -> dict:
-        return {"uri": self.uri, "options": self.options}
+        return {"uri": self.uri, "options": self.options, "mechanisms": self.mechanisms}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["uri"], state["options"])
+        self.__init__(state["uri"], state["options"], state["mechanisms"])
+
+    def adopt(self, mechanisms: Mechanisms) -> None:
+        """Use ``mechanisms`` from now on (the client is rebuilt if its signing changes)."""
+        if mechanisms.sign_payload != self.mechanisms.sign_payload:
+            self.close()
+        self.mechanisms = mechanisms
+
+    @property
+    def client_options(self) -> S3Options:
+        """The options requests go out with: the payload signed when the server refused it unsigned."""
+        if self.mechanisms.sign_payload and not self.options.payload_signed:
+            return dataclasses.replace(self.options, sign_payload=True)
+        return self.options
+
+    @property
+    def payload_signed(self) -> bool:
+        return self.client_options.payload_signed
 
     # -- keys ----------------------------------------------------------------------------------
     def full_key(self, key: str) -> str:
@@ -61,7 +82,7 @@ class S3Session:
     # -- shared resources ------------------------------------------------------------------------
     def make_client(self, **tighter: Any):
         """A new client; the keyword arguments tighten one setting (preflight, probes)."""
-        return make_client(self.options, **tighter)
+        return make_client(self.client_options, **tighter)
 
     def client(self):
         """The client every request of the store goes through (thread-safe, built once)."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO, Callable
 
-from ..base import ObjectStat, Store
-from . import reader
+from ..base import ObjectStat, Store, StoreFindings
+from . import best_effort, reader
+from .capabilities import Mechanisms, not_implemented
 from .checksums import checksum_args
 from .errors import error_code, error_status, is_absent, is_unavailable, mapped, network_reason, reason
 from .options import S3Options
@@ -47,25 +48,31 @@ class S3Store(Store):
     Picklable (clients and threads are rebuilt lazily), so a store can be shipped to Ray actors.
     """
 
-    def __init__(self, uri: str, options: S3Options | None = None, *, create_bucket: bool = False):
+    def __init__(self, uri: str, options: S3Options | None = None, *, create_bucket: bool = False,
+                 mechanisms: Mechanisms | dict | None = None):
+        """``mechanisms``: those a preflight chose (:meth:`preflight` returns them in
+        ``open_args``), so every process of a run writes the same way; else the strongest."""
         self.uri = str(uri)
         self.options = options if options is not None else S3Options.from_env()
         self.create_bucket = bool(create_bucket)
-        self._init_runtime()
+        if isinstance(mechanisms, dict):
+            mechanisms = Mechanisms.from_dict(mechanisms)
+        self._init_runtime(mechanisms)
 
-    def _init_runtime(self) -> None:
-        self.session = S3Session(self.uri, self.options)
+    def _init_runtime(self, mechanisms: Mechanisms | None) -> None:
+        self.session = S3Session(self.uri, self.options, mechanisms)
         self.bucket, self.root = self.session.bucket, self.session.root
         self._probe_client = None
 
     def __getstate__(self) -> dict:
-        return {"uri": self.uri, "options": self.options, "create_bucket": self.create_bucket}
+        return {"uri": self.uri, "options": self.options, "create_bucket": self.create_bucket,
+                "mechanisms": self.session.mechanisms}
 
     def __setstate__(self, state: dict) -> None:
         self.uri = state["uri"]
         self.options = state["options"]
         self.create_bucket = state["create_bucket"]
-        self._init_runtime()
+        self._init_runtime(state.get("mechanisms"))
 
     def __repr__(self) -> str:
         return f"S3Store({self.uri!r}, endpoint={self.options.describe_endpoint()!r})"
@@ -93,12 +100,29 @@ class S3Store(Store):
             return reason(exc)
         return None
 
-    def preflight(self) -> None:
-        """List, write, read back and delete a probe; start and abort a multipart upload (see
-        :func:`.preflight.preflight`). Every failure is one line saying what to fix."""
+    @property
+    def mechanisms(self) -> Mechanisms:
+        return self.session.mechanisms
+
+    def preflight(self) -> StoreFindings:
+        """Check access (:func:`.preflight.preflight`: every failure one line saying what to fix),
+        measure what the store enforces on probe keys it removes again, and adopt the mechanisms
+        chosen from that and the settings (:func:`.capabilities.choose`)."""
+        from .capabilities import CHECKSUM_WORDS, choose
         from .preflight import preflight
 
-        preflight(self.session, create_bucket=self.create_bucket)
+        caps = preflight(self.session, create_bucket=self.create_bucket)
+        endpoint = self.options.describe_endpoint()
+        mechanisms, weaker = choose(caps, self.options.conditional_writes, self.options.checksum, endpoint)
+        self.session.adopt(mechanisms)
+        lease = "conditional writes" if mechanisms.lease == "conditional" else "best-effort"
+        return StoreFindings(
+            summary=f"S3 at {endpoint} enforces: {caps.line()}; lease: {lease}; "
+                    f"integrity: {CHECKSUM_WORDS[mechanisms.checksum]}",
+            warning=f"S3 at {endpoint}: " + "; ".join(weaker) if weaker else None,
+            record={"endpoint": endpoint, "capabilities": caps.as_dict(), "mechanisms": mechanisms.as_dict()},
+            open_args={"mechanisms": mechanisms.as_dict()},
+        )
 
     # -- Store API -------------------------------------------------------------------------------
     def open_writer(self, key: str) -> S3ObjectWriter:
@@ -113,7 +137,7 @@ class S3Store(Store):
                 Key=self.session.full_key(key),
                 Body=payload,
                 ContentLength=len(payload),
-                **checksum_args(self.options.checksum, [payload]),
+                **checksum_args(self.mechanisms.checksum, [payload]),
             )
 
     def get_bytes(self, key: str) -> bytes | None:
@@ -128,7 +152,8 @@ class S3Store(Store):
     def iter_stats(self, prefix: str):
         """One listing, a page at a time: size and ETag of every object under ``prefix``."""
         with mapped(f"listing {self.describe(prefix)}"):
-            pages = self.session.client().get_paginator("list_objects_v2").paginate(
+            listing = "list_objects_v2" if self.mechanisms.list_v2 else "list_objects"
+            pages = self.session.client().get_paginator(listing).paginate(
                 Bucket=self.bucket,
                 Prefix=self.session.full_prefix(prefix),
                 PaginationConfig={"PageSize": LIST_PAGE},
@@ -166,17 +191,25 @@ class S3Store(Store):
         """A conditional PUT (``IfNoneMatch`` or ``IfMatch``); the new ETag, or None when lost."""
         response = self._conditional(action, key, lambda: self.session.client().put_object(
             Bucket=self.bucket, Key=self.session.full_key(key), Body=data, ContentLength=len(data), **condition,
-            **checksum_args(self.options.checksum, [data]),
+            **checksum_args(self.mechanisms.checksum, [data]),
         ))
         return None if response is None else str(response.get("ETag", ""))
 
+    # A store that ignores conditional writes gets them written, settled and read back instead
+    # (see .best_effort; the run warns once that this is weaker).
     def create_exclusive(self, key: str, data: bytes) -> str | None:
+        if self.mechanisms.lease != "conditional":
+            return best_effort.create_exclusive(self.session, key, data)
         return self._put_if("creating", key, data, IfNoneMatch="*")
 
     def replace_if(self, key: str, data: bytes, tag: str) -> str | None:
+        if self.mechanisms.lease != "conditional":
+            return best_effort.replace_if(self.session, key, data, tag)
         return self._put_if("replacing", key, data, IfMatch=tag)
 
     def delete_if(self, key: str, tag: str) -> bool:
+        if not self.mechanisms.conditional_delete:
+            return best_effort.delete_if(self.session, key, tag)
         response = self._conditional("deleting", key, lambda: self.session.client().delete_object(
             Bucket=self.bucket, Key=self.session.full_key(key), IfMatch=tag,
         ))
@@ -184,8 +217,13 @@ class S3Store(Store):
 
     # -- unfinished multipart uploads -------------------------------------------------------------
     def _open_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        """Every open upload under ``prefix``; none on a server that cannot list or abort them
+        (measured at preflight, or answered NotImplemented: s3rver): it keeps their parts out of
+        every listing and never shows them under a key."""
         found: list[tuple[str, str]] = []
-        with mapped(f"listing unfinished uploads under {self.describe(prefix)}"):
+        if not (self.mechanisms.list_uploads and self.mechanisms.abort_upload):
+            return found
+        with mapped(f"listing unfinished uploads under {self.describe(prefix)}", ignore=not_implemented):
             pages = self.session.client().get_paginator("list_multipart_uploads").paginate(
                 Bucket=self.bucket,
                 Prefix=self.session.full_prefix(prefix),
@@ -194,7 +232,8 @@ class S3Store(Store):
             for page in pages:
                 for upload in page.get("Uploads", ()):
                     found.append((upload["Key"], upload["UploadId"]))
-        return sorted(found)
+            return sorted(found)
+        return []
 
     def list_partials(self, prefix: str) -> list[str]:
         """Keys (relative to the root) with an unfinished multipart upload, once per upload."""

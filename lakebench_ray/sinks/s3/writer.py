@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import SinkError
 from ..base import ObjectWriter, Receipt
 from ..digest import RunningCrc, crc32_combine, to_base64, to_hex
-from .checksums import checksum_args, crc_of, with_digest_retry
+from .checksums import checksum_args, crc_of, upload_args, with_digest_retry
 from .errors import botocore_errors, error_code, failure, is_unavailable, mapped, reason, sink_error
 from .options import MAX_PARTS, MIB
 from .upload import S3UploadStream, body
@@ -43,8 +43,9 @@ class S3ObjectWriter(ObjectWriter):
         options = session.options
         self._client = session.client()
         self._part_size = options.part_size
-        self._checksum = options.checksum
-        self._signed = options.payload_signed
+        self._checksum = session.mechanisms.checksum
+        self._signed = session.payload_signed
+        self._can_abort = session.mechanisms.abort_upload
         self._attempts = options.max_attempts
         self._executor = session.executor()
         self._slots = threading.BoundedSemaphore(options.max_concurrency)
@@ -58,10 +59,10 @@ class S3ObjectWriter(ObjectWriter):
         self._upload_id: str | None = None
         self._next_part = 1
         self._parts: dict[int, dict[str, Any]] = {}
-        # crc32 mode: each part's (CRC32, size), combined into the object's CRC at commit; md5
-        # mode sends no CRC, so the object's CRC32 is computed as the bytes arrive.
+        # Each part's (CRC32, size), combined into the object's CRC at commit; md5 mode computes
+        # no part CRC, so the object's CRC32 is computed as the bytes arrive.
         self._part_crcs: dict[int, tuple[int, int]] = {}
-        self._running = RunningCrc() if self._checksum != "crc32" else None
+        self._running = RunningCrc() if self._checksum == "md5" else None
         self._receipt: Receipt | None = None
         self._futures: list[concurrent.futures.Future] = []
         self._error: BaseException | None = None
@@ -150,7 +151,7 @@ class S3ObjectWriter(ObjectWriter):
         self._futures.append(future)
 
     def _create_upload(self) -> None:
-        extra = {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"} if self._checksum == "crc32" else {}
+        extra = upload_args(self._checksum)
         try:
             with mapped(f"starting the upload of {self.location}", explain=self._cannot_start):
                 response = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._full_key, **extra)
@@ -168,7 +169,7 @@ class S3ObjectWriter(ObjectWriter):
             if self._error is not None or self._state != "open":
                 return
             chunks = [memoryview(buffer)[:size]]
-            crc = crc_of(chunks) if self._checksum == "crc32" else None
+            crc = crc_of(chunks) if self._running is None else None
             checksum = checksum_args(self._checksum, chunks, crc)
             response = with_digest_retry(
                 self._attempts,
@@ -254,7 +255,7 @@ class S3ObjectWriter(ObjectWriter):
         self._raise_if_failed()
         parts = [self._parts[number] for number in range(1, self._next_part)]
         crc = self._object_crc()
-        extra = {"ChecksumCRC32": to_base64(crc), "ChecksumType": "FULL_OBJECT"} if self._running is None else {}
+        extra = {"ChecksumCRC32": to_base64(crc), "ChecksumType": "FULL_OBJECT"} if self._checksum == "crc32" else {}
         response = self._client.complete_multipart_upload(
             Bucket=self._bucket,
             Key=self._full_key,
@@ -283,8 +284,8 @@ class S3ObjectWriter(ObjectWriter):
         self._wait_inflight()
         self._release_buffer(self._take_pending()[0])
         self._stream.close()
-        if self._upload_id is None:
-            return
+        if self._upload_id is None or not self._can_abort:
+            return  # a server that cannot abort keeps the parts out of sight (never under the key)
         try:
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._full_key, UploadId=self._upload_id)
         except botocore_errors() as exc:
