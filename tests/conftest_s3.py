@@ -16,6 +16,8 @@ Use from ``tests/conftest.py`` with ``from .conftest_s3 import *`` (or as a plug
 
 from __future__ import annotations
 
+import contextlib
+import os
 import uuid
 
 import pytest
@@ -23,7 +25,7 @@ import pytest
 from .s3server import FaultProxy, S3ServerError, SeaweedFS, find_weed
 
 __all__ = ["s3_server", "s3_env", "s3_client", "s3_bucket", "s3_fault_proxy", "s3_tls_server", "s3_tls_bucket",
-           "AWS_ENV_VARS_TO_CLEAR"]
+           "AWS_ENV_VARS_TO_CLEAR", "new_bucket", "ray_with_env", "use_server"]
 
 #: Variables that could point boto3 at other credentials or endpoints than the test server's.
 AWS_ENV_VARS_TO_CLEAR = (
@@ -77,26 +79,63 @@ def s3_tls_server(tmp_path_factory):
 
 @pytest.fixture
 def s3_tls_bucket(s3_tls_server):
-    client = s3_tls_server.client()
-    name = f"lbt-{uuid.uuid4().hex[:16]}"
-    client.create_bucket(Bucket=name)
-    yield name
-    try:
-        _empty_bucket(client, name)
-        client.delete_bucket(Bucket=name)
-    except Exception:  # noqa: BLE001 - best effort; the server's data dir goes at session end
-        pass
+    with new_bucket(s3_tls_server.client()) as name:
+        yield name
 
 
-@pytest.fixture
-def s3_env(s3_server, monkeypatch, tmp_path):
+def use_server(info, monkeypatch, tmp_path) -> None:
+    """Set the environment so boto3's standard chain finds ``info``'s server and credentials and
+    nothing from ``~/.aws`` or instance metadata."""
     for name in AWS_ENV_VARS_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
     missing = tmp_path / "no-aws-config"
     monkeypatch.setenv("AWS_CONFIG_FILE", str(missing))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(missing))
-    for name, value in s3_server.env.items():
+    for name, value in info.env.items():
         monkeypatch.setenv(name, value)
+
+
+@contextlib.contextmanager
+def new_bucket(client):
+    """A new empty bucket's name, emptied and removed afterwards."""
+    name = f"lbt-{uuid.uuid4().hex[:16]}"
+    client.create_bucket(Bucket=name)
+    try:
+        yield name
+    finally:
+        try:
+            _empty_bucket(client, name)
+            client.delete_bucket(Bucket=name)
+        except Exception:  # noqa: BLE001 - best effort; the server's data dir goes at session end
+            pass
+
+
+@contextlib.contextmanager
+def ray_with_env(env: dict):
+    """A local Ray whose every worker sees ``env`` (a server's credentials), as pods do from a
+    Secret: started with them set, so jobs of other drivers get them too."""
+    import ray
+
+    ray.shutdown()
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch, tmp_path):
+    use_server(s3_server, monkeypatch, tmp_path)
     yield s3_server
 
 
@@ -119,14 +158,8 @@ def _empty_bucket(client, bucket: str) -> None:
 
 @pytest.fixture
 def s3_bucket(s3_client):
-    name = f"lbt-{uuid.uuid4().hex[:16]}"
-    s3_client.create_bucket(Bucket=name)
-    yield name
-    try:
-        _empty_bucket(s3_client, name)
-        s3_client.delete_bucket(Bucket=name)
-    except Exception:  # noqa: BLE001 - best effort; the server's data dir goes at session end
-        pass
+    with new_bucket(s3_client) as name:
+        yield name
 
 
 @pytest.fixture

@@ -117,6 +117,26 @@ class S3ServerInfo:
         )
 
 
+def wait_until_answering(info: S3ServerInfo, proc: subprocess.Popen, timeout: float, name: str, log_tail) -> None:
+    """Until a signed request with ``info``'s credentials succeeds (bounded by ``timeout``);
+    :class:`S3ServerError` with the end of the server's log if it exits or never answers."""
+    client = info.client()
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    for _ in range(int(timeout / 0.2) + 1):
+        if proc.poll() is not None:
+            raise S3ServerError(f"{name} exited with {proc.returncode}:\n{log_tail()}")
+        if time.monotonic() > deadline:
+            break
+        try:
+            client.list_buckets()
+            return
+        except Exception as exc:  # noqa: BLE001 - not ready yet
+            last = f"{type(exc).__name__}: {exc}"
+        time.sleep(0.2)
+    raise S3ServerError(f"S3 not ready after {timeout:g}s ({last}):\n{log_tail()}")
+
+
 class SeaweedFS:
     """``weed mini`` on 127.0.0.1 with S3 identities from a config file; stop() ends it by pid."""
 
@@ -247,21 +267,7 @@ class SeaweedFS:
     def _wait_ready(self) -> None:
         """Until a signed request of the admin identity succeeds (bounded by startup_timeout)."""
         assert self.info is not None and self.proc is not None
-        client = self.info.client()
-        deadline = time.monotonic() + self.startup_timeout
-        last = "no answer"
-        for _ in range(int(self.startup_timeout / 0.2) + 1):
-            if self.proc.poll() is not None:
-                raise S3ServerError(f"weed exited with {self.proc.returncode}:\n{self._log_tail()}")
-            if time.monotonic() > deadline:
-                break
-            try:
-                client.list_buckets()
-                return
-            except Exception as exc:  # noqa: BLE001 - not ready yet
-                last = f"{type(exc).__name__}: {exc}"
-            time.sleep(0.2)
-        raise S3ServerError(f"S3 not ready after {self.startup_timeout:g}s ({last}):\n{self._log_tail()}")
+        wait_until_answering(self.info, self.proc, self.startup_timeout, "weed", self._log_tail)
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -545,4 +551,5 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
 
-__all__ = ["S3ServerInfo", "S3ServerError", "SeaweedFS", "FaultProxy", "FaultRule", "find_weed", "free_ports"]
+__all__ = ["S3ServerInfo", "S3ServerError", "SeaweedFS", "FaultProxy", "FaultRule", "find_weed", "free_ports",
+           "wait_until_answering"]

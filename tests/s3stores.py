@@ -12,10 +12,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from .s3server import LOOPBACK, S3ServerError, S3ServerInfo, free_ports
+from .s3server import LOOPBACK, S3ServerError, S3ServerInfo, free_ports, wait_until_answering
 
 #: Where ``npm install`` puts s3rver for the tests (``.ci/run`` does it; the fixture does it when
 #: it is missing): the package.json beside it pins the version.
@@ -87,24 +86,15 @@ class _ServerProcess:
                 self.stop()
         raise S3ServerError(f"{self.name} did not start: {last}")
 
+    def _log_tail(self, lines: int = 10) -> str:
+        try:
+            return "\n".join(Path(self.info.log_path).read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
     def _wait_ready(self) -> None:
         assert self.info is not None and self.proc is not None
-        client = self.info.client()
-        deadline = time.monotonic() + self.startup_timeout
-        error = "no answer"
-        for _ in range(int(self.startup_timeout / 0.2) + 1):
-            if self.proc.poll() is not None:
-                tail = Path(self.info.log_path).read_text(errors="replace").splitlines()[-10:]
-                raise S3ServerError(f"{self.name} exited with {self.proc.returncode}: " + "\n".join(tail))
-            if time.monotonic() > deadline:
-                break
-            try:
-                client.list_buckets()
-                return
-            except Exception as exc:  # noqa: BLE001 - not ready yet
-                error = f"{type(exc).__name__}: {exc}"
-            time.sleep(0.2)
-        raise S3ServerError(f"not ready after {self.startup_timeout:g}s ({error})")
+        wait_until_answering(self.info, self.proc, self.startup_timeout, self.name, self._log_tail)
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

@@ -12,11 +12,11 @@ import time
 import zlib
 
 import pytest
-import ray
 
 import lakebench_ray
 from lakebench_ray.errors import GenerationFailed
 
+from .conftest_s3 import ray_with_env
 from .helpers import ROOT, dir_hashes, file_bytes, s3_receipts, sha256
 
 pytestmark = pytest.mark.slow
@@ -27,21 +27,9 @@ ARGS = ["num_files=3", "rows_per_file=3000", "payload_kb=2", "customer_id_max=20
 
 @pytest.fixture(scope="module")
 def ray_s3(s3_server):
-    """A local Ray whose every worker sees the test server's credentials in its environment, as
-    pods do from a Secret (started with them set, so jobs of other drivers get them too)."""
-    ray.shutdown()
-    saved = {name: os.environ.get(name) for name in s3_server.env}
-    os.environ.update(s3_server.env)
-    try:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    yield ray
-    ray.shutdown()
+    """A local Ray whose every worker sees the test server's credentials in its environment."""
+    with ray_with_env(s3_server.env) as started:
+        yield started
 
 
 def s3_config(bucket: str, *extra: str):

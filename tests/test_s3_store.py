@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 import io
 import base64
 import os
@@ -15,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakebench_ray.errors import ConfigError, SinkError
-from lakebench_ray.sinks.s3 import preflight, store as s3store
+from lakebench_ray.sinks.s3 import store as s3store
 from lakebench_ray.sinks.s3 import S3Options, S3Store, parse_s3_uri
 
 MIB = 1 << 20
@@ -461,15 +464,29 @@ def test_failure_inside_parquet_close_still_fails_commit(s3_env, s3_bucket, s3_c
     assert open_uploads(s3_client, s3_bucket) == []
 
 
-def test_preflight_refuses_a_server_that_ignores_conditional_writes():
-    """The lease needs If-None-Match; a server that silently ignores it is refused in one line."""
+def test_mechanisms_follow_what_the_store_enforces_and_the_settings():
+    """The choice made from the probe's findings (the findings themselves are measured on real
+    servers in tests/test_stores.py): the strongest each store enforces, one warning clause per
+    weaker mechanism, and a one-line refusal where a setting requires what is not enforced."""
+    from lakebench_ray.sinks.s3.capabilities import Capabilities, choose
 
-    class IgnoresConditions:
-        def put_object(self, **kwargs):
-            assert kwargs["IfNoneMatch"] == "*"
-            return {"ETag": '"x"'}
-
-    store = S3Store("s3://bucket", S3Options(endpoint_url="http://127.0.0.1:9"))
-    with pytest.raises(SinkError, match="ignores conditional writes") as err:
-        preflight._require_conditional_writes(store, IgnoresConditions(), "k", b"p", "http://127.0.0.1:9")
-    assert "\n" not in str(err.value)
+    everything = Capabilities(conditional_create=True, compare_and_swap=True, conditional_delete=True,
+                              full_object_crc32=True, part_crc32=True, content_md5=True)
+    nothing = Capabilities()
+    md5_only = Capabilities(content_md5=True)
+    chosen, weaker = choose(everything, "auto", "auto", "E")
+    assert (chosen.lease, chosen.checksum, weaker) == ("conditional", "crc32", [])
+    chosen, weaker = choose(dataclasses.replace(everything, full_object_crc32=False), "auto", "auto", "E")
+    assert (chosen.lease, chosen.checksum, weaker) == ("conditional", "crc32-parts", [])
+    chosen, weaker = choose(md5_only, "auto", "auto", "E")
+    assert (chosen.lease, chosen.checksum, len(weaker)) == ("best-effort", "md5", 1) and "best-effort" in weaker[0]
+    chosen, weaker = choose(nothing, "auto", "auto", "E")
+    assert (chosen.lease, chosen.checksum, len(weaker)) == ("best-effort", "none", 2)
+    chosen, weaker = choose(everything, "off", "md5", "E")
+    assert (chosen.lease, chosen.checksum, chosen.conditional_delete) == ("best-effort", "md5", False)
+    assert "s3.conditional_writes=off" in weaker[0]
+    for settings, needle in ((("require", "auto"), "ignores conditional writes (If-None-Match and If-Match)"),
+                             (("auto", "crc32"), "does not check full-object CRC32")):
+        with pytest.raises(SinkError, match=re.escape(needle)) as err:
+            choose(md5_only, *settings, "http://127.0.0.1:9")
+        assert "\n" not in str(err.value)

@@ -18,10 +18,8 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 
 import pytest
-import ray
 
 import lakebench_ray
 from lakebench_ray.errors import LeaseHeld, SinkError
@@ -30,7 +28,7 @@ from lakebench_ray.runtime.checkpoint import checkpoint_key
 from lakebench_ray.runtime.driver import report_key
 from lakebench_ray.sinks import open_store
 
-from .conftest_s3 import AWS_ENV_VARS_TO_CLEAR, _empty_bucket
+from .conftest_s3 import new_bucket, ray_with_env, use_server
 from .helpers import ROOT, file_bytes, sha256
 from .multinode import checkpoint_count, wait_for
 from .s3server import S3ServerError
@@ -67,44 +65,21 @@ def server(request, tmp_path_factory):
 @pytest.fixture
 def env(server, monkeypatch, tmp_path):
     """The environment of a process that uses the server through boto3's standard chain."""
-    for variable in AWS_ENV_VARS_TO_CLEAR:
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-config"))
-    for variable, value in server[1].env.items():
-        monkeypatch.setenv(variable, value)
+    use_server(server[1], monkeypatch, tmp_path)
     return dict(os.environ)
 
 
 @pytest.fixture
 def bucket(server):
-    client = server[1].client()
-    name = f"lbt-{uuid.uuid4().hex[:16]}"
-    client.create_bucket(Bucket=name)
-    yield name
-    try:
-        _empty_bucket(client, name)
-        client.delete_bucket(Bucket=name)
-    except Exception:  # noqa: BLE001 - best effort; the server's data goes with its directory
-        pass
+    with new_bucket(server[1].client()) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
 def ray_with(server):
     """A local Ray whose workers see this server's credentials, as pods do from a Secret."""
-    ray.shutdown()
-    saved = {name: os.environ.get(name) for name in server[1].env}
-    os.environ.update(server[1].env)
-    try:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    yield ray
-    ray.shutdown()
+    with ray_with_env(server[1].env) as started:
+        yield started
 
 
 def keys(client, bucket: str) -> list[str]:
