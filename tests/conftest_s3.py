@@ -146,7 +146,12 @@ def s3_client(s3_server):
 
 def _empty_bucket(client, bucket: str) -> None:
     for _ in range(100):  # bounded: pages of up to 1000
-        uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        try:
+            uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        except Exception as exc:  # noqa: BLE001 - a server that cannot list them (s3rver)
+            if "NotImplemented" not in str(exc):
+                raise
+            uploads = []
         for upload in uploads:
             client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
         objects = client.list_objects_v2(Bucket=bucket).get("Contents", [])

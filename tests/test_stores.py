@@ -30,7 +30,7 @@ from lakebench_ray.sinks import open_store
 
 from .conftest_s3 import new_bucket, ray_with_env, use_server
 from .helpers import ROOT, file_bytes, sha256
-from .multinode import checkpoint_count, wait_for
+from .multinode import wait_for
 from .s3server import S3ServerError
 from .s3stores import MotoServer, S3rver, install_s3rver
 
@@ -182,8 +182,10 @@ def test_plan_shows_what_the_store_enforces(server, env, bucket, capsys):
 
 # -- slow: signals -----------------------------------------------------------------------------------
 def start(args: list[str], env: dict) -> subprocess.Popen:
+    """A run with its own Ray, in its own process group (a pod: killed whole)."""
     return subprocess.Popen([sys.executable, "-m", "lakebench_ray", "generate", *args, "ray.address=local"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
 
 
 def checkpointed(client, bucket: str) -> int:
@@ -206,7 +208,9 @@ def test_resume_after_sigkill_gives_the_same_bytes(server, env, bucket):
         wait_for(lambda: checkpointed(client, bucket) >= 1 or proc.poll() is not None, 180, "a first checkpoint")
         assert proc.poll() is None, proc.stderr.read()
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
+        # The whole run, its Ray included, as when a pod is killed: a checkpoint actor that lived
+        # on would still be rewriting the checkpoint, which s3rver does not replace atomically.
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     config = lakebench_ray.load_config(None, [*args, "resume=true"])
     done = subprocess.run([sys.executable, "-m", "lakebench_ray", "generate", *args, "resume=true",
@@ -222,14 +226,18 @@ def test_sigterm_mid_upload_leaves_no_upload_nor_partial_object(server, env, buc
     name, info = server
     client = info.client()
     args = [f"output.uri=s3://{bucket}", "num_files=8", *SIGNAL_ARGS]
+    listable = open_uploads(client, bucket) is not None
     proc = start(args, env)
-    uploads_dir = None if open_uploads(client, bucket) is not None else info.data_dir
 
     def uploading() -> bool:
-        if uploads_dir is None:
-            return bool(open_uploads(client, bucket))
-        # s3rver cannot list uploads: its parts on disk say one is under way.
-        return any("_uploads" in root and files for root, _, files in os.walk(uploads_dir))
+        if listable:  # a data file's upload (not the preflight's probe)
+            return any(u["Key"].startswith(PREFIX) for u in open_uploads(client, bucket))
+        # s3rver cannot list uploads: a part on its disk once the run is past its preflight (the
+        # checkpoint is saved before any file) says one is under way.
+        if checkpoint_key(PREFIX) not in keys(client, bucket):
+            return False
+        return any(name.isdigit() for _, _, names in os.walk(os.path.join(info.data_dir, "data", bucket))
+                   for name in names)
 
     try:
         wait_for(lambda: uploading() or proc.poll() is not None, 180, "an upload under way", interval=0.02)

@@ -94,7 +94,10 @@ def preflight(session: "S3Session", *, create_bucket: bool = False) -> Capabilit
         if list_v2:
             step = "removing old probes"
             remove_stale_probes(session, client)
-        probe = Probe(session, client, session.full_key(layout.probe_key()))
+        # The endpoint answered: from here on a dropped connection or a 503 is retried as in the
+        # run (the probe's requests must not fail a run that its uploads would survive).
+        probe = Probe(session, session.make_client(connect_timeout=min(opts.connect_timeout, 5.0)),
+                      session.full_key(layout.probe_key()))
         try:
             step = "writing"
             payload = b"lakebench preflight " + secrets.token_bytes(16)
@@ -187,8 +190,7 @@ def _write_first_probe(session: "S3Session", probe: Probe, payload: bytes) -> bo
         if error_code(exc) in _BAD_CREDENTIAL_CODES | _DENIED_CODES or error_status(exc) == 404:
             raise  # not about the payload: said as usual
     opts = dataclasses.replace(session.options, sign_payload=True)
-    probe.client = make_client(opts, max_attempts=min(opts.max_attempts, 2),
-                               connect_timeout=min(opts.connect_timeout, 5.0))
+    probe.client = make_client(opts, connect_timeout=min(opts.connect_timeout, 5.0))
     probe.put(probe.base, payload)
     return False
 
