@@ -230,7 +230,10 @@ class Fence:
         """Renew the lease by a compare-and-swap if it is still this run's; its new version tag.
 
         Raises :class:`LeaseLost` naming whoever holds it now. A swap that fails because another
-        process of this run renewed it meanwhile (same holder) is tried again, a few times."""
+        process of this run renewed it meanwhile (same holder) is tried again, a few times; when
+        every try lost to this run's own renewals (frequent where swaps are best-effort: written,
+        then read back after a settle, see ``sinks/s3/best_effort.py``), the lease is still this
+        run's, just renewed, and its current tag is returned."""
         for _attempt in range(4):
             current = store.read_tagged(self.key)
             info = LeaseInfo.parse(current[0]) if current else None
@@ -239,7 +242,11 @@ class Fence:
             tag = store.replace_if(self.key, info.renewed(clock.time()).to_bytes(), current[1])
             if tag is not None:
                 return tag
-        raise self.lost("it kept changing while this run renewed it")
+        current = store.read_tagged(self.key)
+        info = LeaseInfo.parse(current[0]) if current else None
+        if info is None or info.holder != self.holder:
+            raise self.lost(self.why_lost(info, current is not None))
+        return current[1]
 
     @staticmethod
     def why_lost(info: LeaseInfo | None, exists: bool) -> str:

@@ -96,8 +96,8 @@ def preflight(session: "S3Session", *, create_bucket: bool = False) -> Capabilit
             remove_stale_probes(session, client)
         # The endpoint answered: from here on a dropped connection or a 503 is retried as in the
         # run (the probe's requests must not fail a run that its uploads would survive).
-        probe = Probe(session, session.make_client(connect_timeout=min(opts.connect_timeout, 5.0)),
-                      session.full_key(layout.probe_key()))
+        probe_client = session.make_client(connect_timeout=min(opts.connect_timeout, 5.0), read_timeout=read_timeout)
+        probe = Probe(session, probe_client, session.full_key(layout.probe_key()))
         try:
             step = "writing"
             payload = b"lakebench preflight " + secrets.token_bytes(16)
@@ -169,7 +169,9 @@ def _list_once(session: "S3Session", client) -> bool:
         client.list_objects_v2(Bucket=session.bucket, Prefix=session.full_prefix(""), MaxKeys=1)
         return True
     except ClientError as exc:
-        if _is_missing_bucket(exc) or error_status(exc) in (401, 403) or error_code(exc) in _BAD_CREDENTIAL_CODES:
+        status = error_status(exc) or 0
+        if (_is_missing_bucket(exc) or status in (401, 403) or status >= 500 or not _s3_answer(exc)
+                or error_code(exc) in _BAD_CREDENTIAL_CODES):
             raise
         client.list_objects(Bucket=session.bucket, Prefix=session.full_prefix(""), MaxKeys=1)
         return False
@@ -190,7 +192,8 @@ def _write_first_probe(session: "S3Session", probe: Probe, payload: bytes) -> bo
         if error_code(exc) in _BAD_CREDENTIAL_CODES | _DENIED_CODES or error_status(exc) == 404:
             raise  # not about the payload: said as usual
     opts = dataclasses.replace(session.options, sign_payload=True)
-    probe.client = make_client(opts, connect_timeout=min(opts.connect_timeout, 5.0))
+    probe.client = make_client(opts, connect_timeout=min(opts.connect_timeout, 5.0),
+                               read_timeout=min(opts.read_timeout, PREFLIGHT_READ_TIMEOUT_S))
     probe.put(probe.base, payload)
     return False
 
