@@ -464,6 +464,7 @@ def test_failure_inside_parquet_close_still_fails_commit(s3_env, s3_bucket, s3_c
     assert open_uploads(s3_client, s3_bucket) == []
 
 
+@pytest.mark.unit
 def test_mechanisms_follow_what_the_store_enforces_and_the_settings():
     """The choice made from the probe's findings (the findings themselves are measured on real
     servers in tests/test_stores.py): the strongest each store enforces, one warning clause per

@@ -201,6 +201,9 @@ SIGNAL_ARGS = ["rows_per_file=6000", "payload_kb=2", "customer_id_max=20000", "c
 
 @pytest.mark.slow
 def test_resume_after_sigkill_gives_the_same_bytes(server, env, bucket):
+    if server[0] == "s3rver":
+        pytest.skip("s3rver writes objects in place: a client killed mid-PUT leaves a torn object in the "
+                    "bucket, listed without its metadata, and s3rver then answers the bucket's listing with HTTP 500")
     client = server[1].client()
     args = [f"output.uri=s3://{bucket}", "num_files=6", *SIGNAL_ARGS]
     proc = start(args, env)
