@@ -24,12 +24,11 @@ import pytest
 import lakebench_ray
 from lakebench_ray.errors import LeaseHeld, SinkError
 from lakebench_ray.lease import Lease
-from lakebench_ray.runtime.checkpoint import checkpoint_key
-from lakebench_ray.runtime.driver import report_key
+from lakebench_ray.layout import checkpoint_dir, checkpoint_head_key, report_key
 from lakebench_ray.sinks import open_store
 
 from .conftest_s3 import new_bucket, ray_with_env, use_server
-from .helpers import ROOT, file_bytes, sha256
+from .helpers import ROOT, file_bytes, s3_receipts, sha256
 from .multinode import wait_for
 from .s3server import S3ServerError
 from .s3stores import MotoServer, S3rver, install_s3rver
@@ -133,8 +132,10 @@ def test_default_run_is_byte_identical_verifies_and_warns_once_at_most(server, r
     recorded = json.loads(client.get_object(Bucket=bucket, Key=report_key(PREFIX))["Body"].read())
     assert recorded["storage"] == storage
     # Only data, checkpoint and report: no probe, no lease; no open upload where it can be listed.
-    assert keys(client, bucket) == sorted([checkpoint_key(PREFIX), report_key(PREFIX),
-                                           *(f"{PREFIX}/part-{i:06d}.parquet" for i in range(2))])
+    found = keys(client, bucket)
+    control = [k for k in found if k.startswith(f"_lakebench/{PREFIX}/")]
+    assert found == [*control, *(f"{PREFIX}/part-{i:06d}.parquet" for i in range(2))]
+    assert report_key(PREFIX) in control and not [k for k in control if "probe" in k or "lease" in k]
     assert open_uploads(client, bucket) in ([], None)
     from lakebench_ray.verify.run import verify
 
@@ -189,9 +190,10 @@ def start(args: list[str], env: dict) -> subprocess.Popen:
 
 
 def checkpointed(client, bucket: str) -> int:
+    """Files the run's checkpoint records so far."""
     try:
-        return json.loads(client.get_object(Bucket=bucket, Key=checkpoint_key(PREFIX))["Body"].read())["count"]
-    except Exception:  # noqa: BLE001 - not written yet
+        return len(s3_receipts(client, bucket, PREFIX))
+    except (ValueError, KeyError):  # not written yet, or being written
         return 0
 
 
@@ -237,7 +239,7 @@ def test_sigterm_mid_upload_leaves_no_upload_nor_partial_object(server, env, buc
             return any(u["Key"].startswith(PREFIX) for u in open_uploads(client, bucket))
         # s3rver cannot list uploads: a part on its disk once the run is past its preflight (the
         # checkpoint is saved before any file) says one is under way.
-        if checkpoint_key(PREFIX) not in keys(client, bucket):
+        if checkpoint_head_key(checkpoint_dir(PREFIX)) not in keys(client, bucket):
             return False
         return any(name.isdigit() for _, _, names in os.walk(os.path.join(info.data_dir, "data", bucket))
                    for name in names)
