@@ -13,6 +13,8 @@ from lakebench_ray.errors import ConfigError, LakebenchError
 from lakebench_ray.lakebench.config_file import read_lakebench_config
 from lakebench_ray.lakebench.job import load_job_config
 
+pytestmark = pytest.mark.unit  # no Ray, servers or processes (guarded in conftest)
+
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
 FILES = {

@@ -105,3 +105,12 @@ def test_readme_run_command_config(tmp_path):
     sizes = [f.stat().st_size / 2**20 for f in files]
     assert all(abs(s / 16 - 1) < 0.05 for s in sizes), sizes
     assert "done: 6 files written" in result.stdout
+
+
+def test_cli_refuses_a_local_output_for_kubernetes():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "lakebench_ray", "kuberay", "output.uri=/tmp/x"],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr

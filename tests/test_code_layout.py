@@ -6,10 +6,14 @@ a few modules (the Lakebench and KubeRay adapters, verify, control and the layer
 
 from __future__ import annotations
 
+import pytest
+
 import ast
 from pathlib import Path
 
 from .helpers import ROOT
+
+pytestmark = pytest.mark.unit  # no Ray, servers or processes (guarded in conftest)
 
 PACKAGE = ROOT / "lakebench_ray"
 

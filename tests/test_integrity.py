@@ -17,7 +17,7 @@ import pytest
 
 import lakebench_ray
 from lakebench_ray.errors import CheckpointMismatchError
-from lakebench_ray.lease import LeaseInfo
+from lakebench_ray.control.lease import LeaseInfo
 from lakebench_ray.planning import make_plan
 
 from .helpers import ROOT, dir_hashes, file_bytes, local_receipts, sha256
@@ -270,7 +270,7 @@ def test_a_lease_taken_over_after_the_last_renewal_is_noticed_before_done(ray_lo
     its end (ttl 60: the next renewal is 15 s away). Its checkpoint save and report confirm the
     lease first: it stops with one line naming the new holder and never reports done."""
     from lakebench_ray.errors import LeaseLost
-    from lakebench_ray.lease import Clock, Lease
+    from lakebench_ray.control.lease import Clock, Lease
     from lakebench_ray.sinks import LocalStore
 
     class Instant(Clock):  # the second run's clock: its wait for a renewal passes at once

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.unit  # no Ray, servers or processes (guarded in conftest)
+
 yaml = pytest.importorskip("yaml")
 
 from lakebench_ray import kuberay  # noqa: E402
@@ -584,23 +586,20 @@ def test_docs_docker_build_commands_match_the_dockerfile():
 # -- the `lakebench-ray kuberay` command ----------------------------------------------------------
 
 
-def test_cli_renders_the_users_effective_config(validators, tmp_path):
-    """Round trip through the command: the ConfigMap carries exactly the effective config, and
-    loading it back gives the same configuration as the user's file plus overrides."""
-    import subprocess
-    import sys
-
+def test_cli_renders_the_users_effective_config(validators, tmp_path, capsys):
+    """Round trip through the command (its entry point, in process): the ConfigMap carries
+    exactly the effective config, and loading it back gives the same configuration as the user's
+    file plus overrides."""
+    from lakebench_ray.cli import main
     from lakebench_ray.config import load_config
 
     user = tmp_path / "run.yaml"
     user.write_text("scale: 10\noutput:\n  uri: s3://bronze\nray:\n  max_actors: 64\n")
-    out = subprocess.run(
-        [sys.executable, "-m", "lakebench_ray", "kuberay", "--config", str(user), "seed=7",
-         "--max-workers", "20", "--worker-cpus", "4", "--namespace", "bench"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stderr
-    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    code = main(["kuberay", "--config", str(user), "seed=7",
+                 "--max-workers", "20", "--worker-cpus", "4", "--namespace", "bench"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    docs = [d for d in yaml.safe_load_all(out.out) if d]
     configmap, rayjob = by_kind(docs, "ConfigMap"), by_kind(docs, "RayJob")
     assert schema_errors(validators, rayjob) == []
     shipped = tmp_path / "shipped.yaml"
@@ -610,12 +609,3 @@ def test_cli_renders_the_users_effective_config(validators, tmp_path):
     workers = rayjob["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]
     assert workers["minReplicas"] == 0 and workers["maxReplicas"] == 20
     assert rayjob["metadata"]["namespace"] == "bench"
-
-
-def test_cli_refuses_a_local_output_for_kubernetes():
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-m", "lakebench_ray", "kuberay", "output.uri=/tmp/x"],
-                         capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr

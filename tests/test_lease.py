@@ -14,7 +14,7 @@ import pytest
 
 from lakebench_ray.errors import LeaseHeld, LeaseLost, StorageUnavailable
 from lakebench_ray.layout import lease_key
-from lakebench_ray.lease import Clock, Lease, LeaseInfo, partitions_overlap
+from lakebench_ray.control.lease import Clock, Lease, LeaseInfo, partitions_overlap
 from lakebench_ray.control.checkpoint import CheckpointLog
 from lakebench_ray.sinks import LocalStore
 
@@ -217,7 +217,7 @@ def test_stale_lease_is_taken_over_with_a_note(store, case):
     if case == "expired":
         plant(store, foreign(renewed_at=time.time() - 120, expires_at=time.time() - 60))
     else:
-        from lakebench_ray.lease import _pid_namespace
+        from lakebench_ray.control.lease import _pid_namespace
 
         plant(store, foreign(host=socket.gethostname(), pid=dead_pid(), pid_namespace=_pid_namespace()))
     notes = []

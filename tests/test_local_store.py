@@ -12,6 +12,8 @@ from lakebench_ray.errors import SinkError
 from lakebench_ray.sinks import LocalStore
 from lakebench_ray.sinks.base import ObjectStat
 
+pytestmark = pytest.mark.unit  # no Ray, servers or processes (guarded in conftest)
+
 
 def test_commit_renames_into_place(tmp_path):
     store = LocalStore(tmp_path)

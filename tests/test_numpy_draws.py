@@ -9,6 +9,8 @@ import pytest
 
 from lakebench_ray.core.numpy_draws import Draws
 
+pytestmark = pytest.mark.unit  # no Ray, servers or processes (guarded in conftest)
+
 SPANS = [2**31 + 12345, 3, 5, 998_999, 2**32 - 5, 7, 90_000, 2**31 + 1]
 #: The spans a Lakebench file draws from: rejections are rare (each one costs a recomputation).
 FILE_SPANS = [3, 5, 7, 799, 8999, 89_999, 90_000, 998_999]

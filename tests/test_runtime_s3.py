@@ -182,7 +182,7 @@ def test_preflight_errors_one_line(s3_env, s3_server, s3_bucket, case, needle):
 def test_second_run_on_an_s3_prefix_is_refused_naming_the_holder(s3_env, s3_server, s3_bucket, s3_client):
     """A live lease (held and renewed by this test process) refuses a real second run in one
     line, before it touches anything."""
-    from lakebench_ray.lease import Lease
+    from lakebench_ray.control.lease import Lease
     from lakebench_ray.sinks import open_store
 
     store = open_store(f"s3://{s3_bucket}")

@@ -23,7 +23,7 @@ import pytest
 
 import lakebench_ray
 from lakebench_ray.errors import LeaseHeld, SinkError
-from lakebench_ray.lease import Lease
+from lakebench_ray.control.lease import Lease
 from lakebench_ray.layout import checkpoint_dir, checkpoint_head_key, report_key
 from lakebench_ray.sinks import open_store
 

@@ -6,7 +6,6 @@ each document read and written by one module here:
   ``verify`` holds them in;
 * :mod:`.report`: the report, a small summary document beside a line per file written;
 * :mod:`.sizes`: the sizes a dataset was made with, as recorded there (and in its footers);
-* :mod:`.directory`: one listing of the control directory, sorted into the above.
-
-The lease (``lakebench_ray.lease``) lives in the same directory; its module is not here yet.
+* :mod:`.directory`: one listing of the control directory, sorted into the above;
+* :mod:`.lease`: the lease that makes one run at a time the writer of a prefix, and its fencing.
 """

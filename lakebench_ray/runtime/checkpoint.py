@@ -18,7 +18,7 @@ import sys
 from ..control.checkpoint import CheckpointLog, Opened, open_for_run
 from ..control.receipts import Listing
 from ..errors import CheckpointMismatchError, LeaseLost, SinkError, StorageUnavailable
-from ..lease import Fence
+from ..control.lease import Fence
 from ..planning import RunPlan, with_recorded_sizes
 from ..sinks import Store
 

@@ -17,7 +17,7 @@ from ..config import Config
 from ..core import build_loyalty_table
 from .. import layout
 from ..errors import GenerationFailed, Interrupted, PrefixNotOwned
-from ..lease import Lease
+from ..control.lease import Lease
 from ..planning import RunPlan, make_plan
 from ..sinks import Store, StoreFindings, open_store
 from . import cluster

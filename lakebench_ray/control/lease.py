@@ -53,9 +53,9 @@ import threading
 import time
 from typing import Callable, Optional
 
-from . import layout
-from .errors import LeaseHeld, LeaseLost, StorageUnavailable
-from .sinks import Store
+from .. import layout
+from ..errors import LeaseHeld, LeaseLost, StorageUnavailable
+from ..sinks import Store
 
 log = logging.getLogger(__name__)
 
