@@ -37,3 +37,14 @@ def test_every_runtime_dependency_has_one_lower_bound():
     names = sorted(p.split("==")[0].split("[")[0] for p in pins)
     assert names == sorted(r.name for r in runtime_requirements())
     assert all("==" in p for p in pins)
+
+
+def test_runtime_env_ships_the_whole_package_and_leaves_the_rest():
+    """Ray matches ``excludes`` as gitignore patterns: a bare ``kuberay`` also dropped the
+    ``lakebench_ray/kuberay`` package, and a job on a stock cluster failed to import it."""
+    from ray._private.thirdparty.pathspec import PathSpec
+
+    spec = PathSpec.from_lines("gitwildmatch", yaml.safe_load((ROOT / "runtime_env.yaml").read_text())["excludes"])
+    package = [str(p.relative_to(ROOT)) for p in (ROOT / "lakebench_ray").rglob("*") if "__pycache__" not in p.parts]
+    assert package and not [p for p in package if spec.match_file(p)]
+    assert all(spec.match_file(p) for p in ("tests/conftest.py", "docs/architecture.md", "kuberay/rayjob.yaml"))

@@ -111,7 +111,7 @@ def test_permanent_failure_fails_the_run_and_leaves_nothing(ray_s3, s3_env, s3_b
     s3_fault_proxy.fail_part_uploads("503", times=None)
     config = s3_config(s3_bucket, f"s3.endpoint_url={s3_fault_proxy.endpoint}", "num_files=1", "s3.max_attempts=2",
                        "ray.max_file_attempts=2")
-    with pytest.raises(GenerationFailed, match=r"part-000000 \((SinkError|StorageUnavailable): "):
+    with pytest.raises(GenerationFailed, match=r"\(part-000000\.parquet\): (SinkError|StorageUnavailable): "):
         lakebench_ray.generate(config)
     assert s3_client.list_objects_v2(Bucket=s3_bucket, Prefix=f"{PREFIX}/part-").get("KeyCount", 0) == 0
     assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
