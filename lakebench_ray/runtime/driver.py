@@ -132,18 +132,12 @@ def _interrupted(signals: StopSignals, done: int, total: int, saved: bool) -> In
     )
 
 
-#: How long a stop during the storage check waits for the probe to finish and remove its keys: it
-#: takes 1-2.5 s on a store that answers; one that does not answer is not waited for longer.
-PROBE_GRACE_S = 5.0
-
-
 def _generate(config: Config, out, signals: StopSignals) -> Report:
     run = _Run(config, out, signals)
     # The storage is checked before Ray is joined or started: a wrong endpoint, bucket, credential
     # or directory is refused in the seconds it takes to ask, not after a Ray start.
     # Both bounded, and both give way to SIGINT/SIGTERM within a fraction of a second.
-    # A stop during the check still lets an answering store's probe remove its keys (a few seconds).
-    run.adopt(signals.run(run.store.preflight, f"checking {run.store.describe(run.prefix)}", grace_s=PROBE_GRACE_S))
+    run.adopt(signals.run(run.store.preflight, f"checking {run.store.describe(run.prefix)}"))
     # Joining Ray puts Ray's own SIGTERM handler in place of ours: installed again right after.
     run.own_ray = cluster.connect(config.ray.address, stop=lambda: signals.stop_if_requested("joining Ray"))
     signals.install()

@@ -60,12 +60,10 @@ class StopSignals:
 
             raise Interrupted(f"stopped by {self.name} while {what}: nothing written", self.signum)
 
-    def run(self, step, what: str, poll_s: float = 0.1, grace_s: float = 0.0):
+    def run(self, step, what: str, poll_s: float = 0.1):
         """``step()`` in a worker thread while this one answers signals: a step that blocks
         where no signal reaches Python (a socket that never answers) still gives way within
-        ``poll_s``. The step's result, or its exception; left running (a daemon) when stopped.
-        ``grace_s``: once a signal came, how long the step may still take to finish what it
-        began (the storage probe removes its own keys) before the stop goes ahead without it."""
+        ``poll_s``. The step's result, or its exception; left running (a daemon) when stopped."""
         outcome: dict = {}
         done = threading.Event()
 
@@ -79,10 +77,7 @@ class StopSignals:
 
         threading.Thread(target=work, name="lakebench-step", daemon=True).start()
         while not done.wait(poll_s):
-            if self.requested and grace_s > 0:
-                done.wait(grace_s)
             self.stop_if_requested(what)
-        self.stop_if_requested(what)  # a stop that came while the step finished still stops
         if "error" in outcome:
             raise outcome["error"]
         return outcome.get("value")
