@@ -22,6 +22,29 @@ except ImportError as exc:  # pragma: no cover - only when the module is missing
     print(f"S3 fixtures unavailable: {exc}")
 
 
+#: The modules that take longest (measured: ``--durations``), started first. Files go to the two
+#: workers one at a time (``--dist loadfile``), so one long file started last would keep one worker
+#: busy while the other idles; a name missing here costs only balance, never a result.
+LONGEST_FIRST = ("test_multihost.py", "test_outage.py", "test_stores.py", "test_chaos.py", "test_multinode.py",
+                 "test_runtime_s3.py", "test_lakebench_job.py", "test_lakebench_template.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Long files first: the longest listed above, then every other file with a slow test, then
+    the rest, each file's tests kept together in their order (xdist hands out files in this order:
+    ``--no-loadscope-reorder``)."""
+    def rank(item):
+        name = item.path.name
+        if name in LONGEST_FIRST:
+            return LONGEST_FIRST.index(name)
+        return len(LONGEST_FIRST) + (0 if slow_files.get(name) else 1)
+
+    slow_files: dict[str, bool] = {}
+    for item in items:
+        slow_files[item.path.name] = slow_files.get(item.path.name, False) or item.get_closest_marker("slow") is not None
+    items[:] = [item for _, item in sorted(enumerate(items), key=lambda pair: (rank(pair[1]), pair[0]))]
+
+
 @pytest.fixture(autouse=True)
 def _unit_guard(request, monkeypatch):
     """A test marked ``unit`` runs no Ray, starts no process and opens no connection: the unit
