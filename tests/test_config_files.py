@@ -4,6 +4,7 @@ configs ship in the wheel and ``--config local`` finds them in an installed pack
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -87,10 +88,17 @@ def test_the_wheel_runs_the_local_config_in_an_empty_directory(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     env = dict(os.environ, PYTHONPATH=str(target))
-    done = subprocess.run([sys.executable, "-m", "lakebench_ray", "generate", "--config", "local", "ray.address=local"],
+    # The named config is found in the installed package: its plan is the local config's 6 files,
+    # and a run of it writes where it says (one file here: the README's own command, all 6 files,
+    # runs in test_cli).
+    plan = subprocess.run([sys.executable, "-m", "lakebench_ray", "plan", "--json", "--config", "local"],
                           cwd=empty, env=env, capture_output=True, text=True, timeout=300)
+    assert plan.returncode == 0, plan.stderr
+    assert json.loads(plan.stdout)["plan"]["files"] == 6
+    done = subprocess.run([sys.executable, "-m", "lakebench_ray", "generate", "--config", "local", "num_files=1",
+                           "ray.address=local"], cwd=empty, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert len(list((empty / "lakebench-data").rglob("part-*.parquet"))) == 6
+    assert [p.name for p in (empty / "lakebench-data").rglob("part-*.parquet")] == ["part-000000.parquet"]
     assert str(target) in subprocess.run(
         [sys.executable, "-c", "import lakebench_ray; print(lakebench_ray.__file__)"], cwd=empty, env=env,
         capture_output=True, text=True, check=True).stdout
