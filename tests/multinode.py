@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -58,4 +61,57 @@ def checkpoint_count(root: Path, prefix: str = "customer/interactions") -> int:
     try:
         return len(local_receipts(root, prefix))
     except (FileNotFoundError, ValueError, KeyError):
+        return 0
+
+
+def actor_pids(nodes, title: str = "ray::GeneratorActor") -> list[int]:
+    """Pids of the worker processes running an actor of Ray's process title ``title`` on these
+    ``ray.cluster_utils`` nodes: children of each node's raylet (Ray names an actor's process
+    ``ray::Class`` or ``ray::Class.method`` while it runs one)."""
+    from ray._private import ray_constants
+
+    raylets = {node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid for node in nodes}
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                name = handle.read().split(b"\0", 1)[0].decode(errors="replace")
+        except OSError:  # ended meanwhile
+            continue
+        if fields[0] != "Z" and int(fields[1]) in raylets and (name == title or name.startswith(title + ".")):
+            pids.append(int(entry))
+    return pids
+
+
+@contextlib.contextmanager
+def held(pids):
+    """Holds these processes still (SIGSTOP) for the block, then lets them go on (SIGCONT): a run
+    whose actors are held makes no progress meanwhile, so what the test does then lands mid-run
+    whatever the machine's speed."""
+    stopped = []
+    try:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+            except ProcessLookupError:
+                pass
+        yield stopped
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+
+def part_count(root: Path, prefix: str = "customer/interactions") -> int:
+    """Data files complete under the output directory ``root`` (visible only once whole)."""
+    try:
+        return sum(1 for name in os.listdir(root / prefix) if name.startswith("part-"))
+    except FileNotFoundError:
         return 0
