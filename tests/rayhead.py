@@ -29,14 +29,56 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _group_alive(pgid: int) -> bool:
+def group_members(pgid: int) -> set[int]:
+    """Pids of the live processes in process group ``pgid`` (zombies excluded), read from /proc."""
+    members = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                stat = handle.read()
+        except OSError:  # ended meanwhile
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after it.
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.add(int(entry))
+    return members
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
+    """SIGTERM to the process group ``proc`` leads (started with ``start_new_session``); once
+    every other member has ended, or after ``grace`` seconds, SIGKILL to what is left.
+
+    A head that ran nothing is gone within ~2 s of SIGTERM, but ``ray start --block`` (the leader)
+    may itself linger for 30 s and more, and after jobs ran, its raylet, GCS and agents often
+    outlive any grace: waiting for them would cost the whole grace on every stop, for nothing (the
+    temp dir is removed after). The group is the test's own, so nothing outside it is signalled."""
+    pgid = proc.pid
     try:
-        os.killpg(pgid, 0)
-        return True
+        os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - a member we may not signal still exists
-        return True
+        proc.wait(timeout=10)
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        proc.poll()  # reaps the leader once it ends
+        if group_members(pgid) <= {pgid}:  # only the leader is left (or no one)
+            break
+        time.sleep(0.1)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + 10.0
+    while group_members(pgid) and time.monotonic() < deadline:  # SIGKILL is taken at once, but not instantly
+        proc.poll()
+        time.sleep(0.05)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILLed above
+        pass
 
 
 class RayHead:
@@ -86,30 +128,12 @@ class RayHead:
         except OSError:
             return ""
 
-    def stop(self, grace: float = 8.0) -> None:
-        """SIGTERM to this head's process group, SIGKILL to whatever is left after ``grace``."""
+    def stop(self, grace: float = 3.0) -> None:
+        """Stops this head's process group (see :func:`stop_group`)."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        pgid = proc.pid  # start_new_session: the group is led by `ray start`
-        for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
-            try:
-                os.killpg(pgid, signum)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                proc.poll()
-                if not _group_alive(pgid):
-                    break
-                time.sleep(0.1)
-            else:
-                continue
-            break
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILLed above
-            pass
+        stop_group(proc, grace)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def __enter__(self) -> "RayHead":
@@ -117,3 +141,16 @@ class RayHead:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def job_client(address: str):
+    """Ray's job API client for a head's dashboard ``address``, used from the test process (a
+    ``ray job status`` process each second costs more CPU than the job it watches). The client
+    prefers RAY_API_SERVER_ADDRESS, then RAY_ADDRESS (``local`` in these tests), to the address it
+    is given: the first is set while it is made."""
+    import pytest
+    from ray.job_submission import JobSubmissionClient
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_API_SERVER_ADDRESS", address)
+        return JobSubmissionClient(address)

@@ -85,7 +85,7 @@ def autoscaling_cluster():
 def test_autoscaler_launches_workers_for_the_run(autoscaling_cluster, tmp_path):
     assert ray.cluster_resources().get("CPU", 0) == 0
     config = lakebench_ray.load_config(
-        None, [f"output.uri={tmp_path}", "num_files=6", "rows_per_file=20000", "payload_kb=2",
+        None, [f"output.uri={tmp_path}", "num_files=6", "rows_per_file=2000", "payload_kb=0.5",
                "customer_id_max=20000", "progress=false"])
     from ray._private.ray_constants import AUTOSCALER_RESOURCE_REQUEST_CHANNEL
     from ray.experimental.internal_kv import _internal_kv_get

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import yaml
 from lakebench_ray import layout
 
 from .helpers import ROOT
+from .rayhead import job_client, stop_group
 
 pytestmark = pytest.mark.slow
 PACKAGING = pytest.importorskip("packaging.requirements")
@@ -165,32 +165,22 @@ def stock_head(tmp_path_factory):
     address = f"http://127.0.0.1:{ports[1]}"
     try:
         deadline = time.monotonic() + 120
-        for _ in range(600):
+        while True:  # asked from this process (see job_client), not by a `ray job list` process a second
             if head.poll() is not None:
                 raise AssertionError(f"ray start exited {head.returncode}: {(work / 'head.log').read_text()[-3000:]}")
-            probe = subprocess.run([str(venv / "bin" / "ray"), "job", "list", "--address", address],
-                                   env=env, capture_output=True, text=True, timeout=60)
-            if probe.returncode == 0:
+            try:
+                job_client(address).list_jobs()
                 break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the head did not answer in 120 s: {probe.stderr[-2000:]}")
-            time.sleep(1)
+            except Exception as exc:  # noqa: BLE001 - not up yet: connection refused, HTTP errors
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the head did not answer in 120 s: {exc}") from None
+            time.sleep(0.5)
         yield address, env, venv, work
     except BaseException:
         print(head_logs(work))
         raise
     finally:
-        try:
-            os.killpg(head.pid, signal.SIGTERM)
-            # `ray start --block` itself may outlive its stopped children for 30 s and more;
-            # the group is this test's own, so what is left after a short grace is killed.
-            head.wait(timeout=8)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-        try:
-            os.killpg(head.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        stop_group(head)
         log.close()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -235,21 +225,17 @@ def test_job_submitted_to_a_stock_cluster_succeeds(stock_head, tmp_path):
         time.sleep(2)
     assert result.returncode == 0, result.stdout + result.stderr + head_logs(work)
     job_id = next(w.strip("'\".,") for w in (result.stdout + result.stderr).split() if w.strip("'\"").startswith("raysubmit_"))
+    client = job_client(address)  # status and logs from this process, not a `ray job status` a second
     status = None
     deadline = time.monotonic() + 420
-    for _ in range(420):
-        text = subprocess.run([str(venv / "bin" / "ray"), "job", "status", "--address", address, job_id],
-                              env=env, capture_output=True, text=True, timeout=60)
-        found = re.search(r"Job '[^']+' (succeeded|failed|stopped)", text.stdout + text.stderr, re.I)
-        if found:
-            status = found.group(1).upper()
+    while time.monotonic() < deadline:
+        status = client.get_job_status(job_id)
+        if status.is_terminal():
             break
-        if time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    logs = subprocess.run([str(venv / "bin" / "ray"), "job", "logs", "--address", address, job_id],
-                          env=env, capture_output=True, text=True, timeout=60).stdout
-    assert status == "SUCCEEDED", logs[-4000:]
+        time.sleep(0.25)
+    status = status and status.value
+    logs = client.get_job_logs(job_id)
+    assert status == "SUCCEEDED", f"{client.get_job_info(job_id).message}\n{logs[-4000:]}"
     files = sorted(p.name for p in (out / "customer" / "interactions").glob("part-*.parquet"))
     assert files == [f"part-{i:06d}.parquet" for i in range(3)]
     report = json.loads((out / layout.report_key("customer/interactions")).read_text())
