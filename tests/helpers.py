@@ -95,3 +95,26 @@ def s3_receipts(client, bucket: str, prefix: str = "customer/interactions", coun
         return [item["Key"] for page in pages for item in page.get("Contents", ())]
 
     return checkpoint_receipts(read, keys, prefix, count, index)
+
+
+class SteppingClock:
+    """A clock for the driver of a sustained run: every reading is one second after the one before.
+
+    ``duration_s`` then ends after a fixed number of the driver's readings (the run's start, the
+    pool's start, one per id past the plan), not after however many seconds this machine needs to
+    start Ray and its actors and write the planned files: the files past the plan, and the end of
+    the run, are the same on a fast or a loaded machine. Everything else is the ``time`` module.
+    Installed with ``monkeypatch.setattr(lakebench_ray.runtime.driver, "time", SteppingClock())``."""
+
+    def __init__(self):
+        import time
+
+        self._time = time
+        self.now = time.monotonic()
+
+    def monotonic(self) -> float:
+        self.now += 1.0
+        return self.now
+
+    def __getattr__(self, name):
+        return getattr(self._time, name)

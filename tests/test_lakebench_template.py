@@ -6,6 +6,12 @@ entrypoint against the S3 test server over TLS with a private CA.
 kubelet would: its arguments to the entrypoint, its environment with Secret references resolved
 and the CA Secret "mounted" in a directory. The bucket must then hold exactly the files
 Lakebench's generator writes for those arguments, and ``verify`` must pass.
+
+Whether a pod reaches files past its plan before its ``--duration`` ends depends on how fast the
+machine starts Ray: pod 1 therefore runs the same command line in this process with the driver on
+a clock that steps a second per reading (``helpers.SteppingClock``), so it always writes some,
+and the others run as real pods with a real clock, whose files past the plan (if any) must follow
+Lakebench's sequence as well.
 """
 
 from __future__ import annotations
@@ -23,13 +29,15 @@ import yaml
 
 from lakebench_ray import layout
 
-from .conftest_s3 import AWS_ENV_VARS_TO_CLEAR
-from .helpers import ROOT
+from .conftest_s3 import AWS_ENV_VARS_TO_CLEAR, ray_with_env
+from .helpers import ROOT, SteppingClock
 
 pytestmark = pytest.mark.slow
 TEMPLATE = ROOT.parent / "shared" / "lakebench" / "datagen-job.yaml.j2"
 PODS = 3
-DURATION = 12
+# Seconds of --duration: on the stepping clock of the pod run in this process, 2 files past its
+# plan (readings: the run's start, the pool's start, then one per id until the deadline).
+DURATION = 4
 
 
 def render(values: dict) -> dict:
@@ -78,7 +86,26 @@ def lakebench_files(args: list[str], node_id: int, extra_cycles: int) -> set[str
     return {f"part-{i:06d}.parquet" for i in ids}
 
 
-def test_rendered_job_pods_write_lakebench_files_over_tls(s3_tls_server, s3_tls_bucket, tmp_path):
+def run_pod_here(argv: list[str], env: dict[str, str], monkeypatch, capsys) -> tuple[int, str]:
+    """The pod's command line through the image's command (``lakebench-ray lakebench-job``) in
+    this process, with its environment, on a private Ray whose workers have that environment too,
+    and the driver on the stepping clock: (exit code, what it printed)."""
+    import lakebench_ray.runtime.driver as driver
+    from lakebench_ray.cli import main
+
+    for name in (*AWS_ENV_VARS_TO_CLEAR, "AWS_REGION", "RAY_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(driver, "time", SteppingClock())
+    capsys.readouterr()
+    with ray_with_env(env):
+        code = main(["lakebench-job", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_rendered_job_pods_write_lakebench_files_over_tls(s3_tls_server, s3_tls_bucket, tmp_path, monkeypatch, capsys):
     ca_pem = Path(s3_tls_server.ca_cert).read_text()
     job = render({
         "namespace": "lakebench", "name": "c360", "datagen_image": "lakebench-ray:test",
@@ -108,6 +135,11 @@ def test_rendered_job_pods_write_lakebench_files_over_tls(s3_tls_server, s3_tls_
         for index in [*range(PODS), 0]:
             argv, env = pod_command(job, index, secrets, tmp_path / "mounts")
             assert env["S3_CA_CERT"].endswith("/ca.crt") and "--resume" in argv and "--duration" in argv
+            if index == 1:
+                code, said = run_pod_here(argv, {**base_env, **env}, monkeypatch, capsys)
+                assert code == 0, said[-3000:]
+                outputs.append(said)
+                continue
             result = subprocess.run(["sh", str(ROOT / "docker" / "entrypoint.sh"), *argv], cwd=tmp_path,
                                     env={**base_env, **env, "RAY_TMPDIR": str(ray_tmp)},
                                     capture_output=True, text=True, timeout=300)
@@ -127,7 +159,8 @@ def test_rendered_job_pods_write_lakebench_files_over_tls(s3_tls_server, s3_tls_
         keys += [o["Key"] for o in page.get("Contents", [])]
     names = {k.rsplit("/", 1)[-1] for k in keys}
     assert all(k.startswith("customer/interactions/part-") for k in keys)  # control files live elsewhere
-    # Per pod: its planned ids and a gap-free run of its --duration ids, as Lakebench's generator.
+    # Per pod: its planned ids and a gap-free run of its --duration ids, as Lakebench's generator
+    # (pod 1, on the stepping clock, at least one).
     expected: set[str] = set()
     extras = []
     argv, _ = pod_command(job, 0, secrets, tmp_path / "mounts")
@@ -138,7 +171,7 @@ def test_rendered_job_pods_write_lakebench_files_over_tls(s3_tls_server, s3_tls_
         extras.append(cycles)
         expected |= lakebench_files(argv, index, cycles)
     assert names == expected, sorted(names ^ expected)
-    assert len(names) == 7 + sum(extras) and sum(extras) > 0, extras
+    assert len(names) == 7 + sum(extras) and extras[1] > 0, extras
     control = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(
         Bucket=s3_tls_bucket, Prefix=layout.control_dir("customer/interactions") + "/") for o in page.get("Contents", [])]
     reports = [json.loads(client.get_object(Bucket=s3_tls_bucket, Key=k)["Body"].read())

@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 import lakebench_ray
 
-from .helpers import dir_hashes, local_receipts
+from .helpers import SteppingClock, dir_hashes, local_receipts
 
 BASE = ["num_files=7", "rows_per_file=1000", "payload_kb=0.25", "customer_id_max=20000", "progress=false"]
-
-
-class SteppingClock:
-    """The driver's clock for a sustained run: every reading is one second after the one before.
-
-    ``duration_s`` then ends after a fixed number of the driver's readings (the run's start, the
-    pool's start, one per id past the plan), not after however many seconds this machine needs to
-    start actors and write the planned files: the files past the plan, and the end of the run,
-    are the same on a fast or a loaded machine. Everything else is the real ``time`` module."""
-
-    def __init__(self):
-        self.now = time.monotonic()
-
-    def monotonic(self) -> float:
-        self.now += 1.0
-        return self.now
-
-    def __getattr__(self, name):
-        return getattr(time, name)
 
 
 @pytest.fixture
