@@ -24,7 +24,7 @@ from .helpers import ROOT, dir_hashes, file_bytes, local_receipts, sha256
 
 SMALL = ["num_files=4", "rows_per_file=3000", "payload_kb=0.5", "customer_id_max=20000", "progress=false"]
 # Bigger files for runs that must still be busy when the test acts on them.
-SLOW = ["num_files=10", "rows_per_file=6000", "payload_kb=2", "customer_id_max=20000"]
+SLOW = ["num_files=10", "rows_per_file=3000", "payload_kb=1", "customer_id_max=20000"]
 
 
 def data_dir(out: Path) -> Path:
@@ -155,38 +155,69 @@ def test_stale_checkpoint_never_blesses_a_mixed_dataset(ray_local, tmp_path):
     assert dir_hashes(data_dir(tmp_path)) == expected_hashes(seed42)
 
 
+def tree(root: Path, *, leave_out: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Every file under root (relative path -> bytes), but the names in ``leave_out``."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name not in leave_out}
+
+
 @pytest.mark.slow
 def test_second_run_on_the_prefix_is_refused_and_the_first_finishes_intact(ray_local, tmp_path):
     """Two real processes on one prefix: the second is refused in one line naming the first,
-    touches nothing (the first's temp files survive), and the first ends with a correct dataset."""
+    touches nothing (the first's checkpoint and a partial write it has yet to clean up survive),
+    and the first ends with a correct dataset.
+
+    The first run is held after it took the prefix and before it writes a file, by an actor of
+    this process that occupies every CPU of the cluster it runs on: its generator actor cannot
+    start until the test lets it, so the first run is still there when the second one asks,
+    however fast or slow the machine."""
     gcs = ray_local.get_runtime_context().gcs_address
     # A short lease, so that the second run sees the first one renew it within a second.
-    base = [f"output.uri={tmp_path}", *SLOW, "num_files=40", "checkpoint.lease_ttl_s=4", "progress=false",
-            f"ray.address={gcs}"]
+    base = [f"output.uri={tmp_path}", *SMALL, "checkpoint.lease_ttl_s=4", f"ray.address={gcs}"]
+    hold = ray_local.remote(num_cpus=ray_local.cluster_resources()["CPU"])(_Holder).remote()
+    ray_local.get(hold.ready.remote(), timeout=120)
     first = cli(*base, "ray.num_actors=1")
     lease_path = control_dir(tmp_path) / "lease.json"
     try:
-        wait_for(lambda: data_dir(tmp_path).is_dir() and any(data_dir(tmp_path).glob(".part-*")), 120,
-                 "the first run to write", first)
+        said = []
+        while not any("files to write" in line for line in said):  # past its lease, checkpoint and clean-up
+            line = first.stdout.readline()
+            assert line, f"the first run ended early: {first.stderr.read()}"
+            said.append(line)
         holder = LeaseInfo.parse(lease_path.read_bytes())
         assert holder is not None and holder.pid == first.pid
+        partial = data_dir(tmp_path) / ".part-000003.parquet.tmp-7-abcd"  # as a run killed earlier left it
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(b"half a file")
+        before = tree(tmp_path, leave_out=("lease.json",))  # the lease is the first run's to renew
         second = subprocess.run([sys.executable, "-m", "lakebench_ray", "generate", *base], cwd=ROOT,
                                 capture_output=True, text=True, timeout=120)
         assert second.returncode != 0
         lines = second.stderr.strip().splitlines()
         assert len(lines) == 1, second.stderr
         assert f"is being written by run {holder.holder} on host {holder.host} (pid {first.pid}" in lines[0]
+        assert tree(tmp_path, leave_out=("lease.json",)) == before
+        assert first.poll() is None and not list(data_dir(tmp_path).glob("part-*"))  # held until now
+        ray_local.kill(hold)
         stdout, stderr = first.communicate(timeout=300)
     finally:
+        ray_local.kill(hold)
         if first.poll() is None:
             first.kill()
             first.wait(timeout=30)
     assert first.returncode == 0, stderr
-    assert "done: 40 files written" in stdout
+    assert "done: 4 files written" in stdout
     config = lakebench_ray.load_config(None, base[:-1])
     assert dir_hashes(data_dir(tmp_path)) == expected_hashes(config)
     assert sorted(p.name for p in data_dir(tmp_path).iterdir()) == sorted(expected_hashes(config))
     assert not lease_path.exists(), "the lease was not released"
+
+
+class _Holder:
+    """Holds CPUs of the cluster for as long as it lives."""
+
+    def ready(self) -> bool:
+        return True
 
 
 def test_expired_lease_of_a_killed_run_is_taken_over_with_a_note(ray_local, tmp_path):
