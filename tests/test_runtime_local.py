@@ -142,7 +142,7 @@ def test_resume_after_driver_sigkill(ray_local, tmp_path):
     gcs = ray_local.get_runtime_context().gcs_address
     args = [
         sys.executable, "-m", "lakebench_ray", "generate", f"output.uri={out}", "num_files=10",
-        "rows_per_file=6000", "payload_kb=2", "customer_id_max=20000", "checkpoint.every_files=1",
+        "rows_per_file=3000", "payload_kb=1", "customer_id_max=20000", "checkpoint.every_files=1",
         f"ray.address={gcs}", "ray.num_actors=1",
     ]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -25,7 +25,11 @@ from .multinode import Background, checkpoint_count, wait_for
 PREFIX = "customer/interactions"
 # Where the run keeps its checkpoint and report, as the runtime names them.
 REPORT = report_key(PREFIX)
-ARGS = ["rows_per_file=6000", "payload_kb=2", "customer_id_max=20000", "checkpoint.every_files=1", "ray.num_actors=1"]
+# Files a run is still busy with when the test acts on it after its first one or two: enough of
+# them, each small (they are written twice, and computed once more here to compare).
+ARGS = ["rows_per_file=3000", "payload_kb=1", "customer_id_max=20000", "checkpoint.every_files=1", "ray.num_actors=1"]
+# Over S3, files of more than one 5 MiB part, so that a run is stopped during a multipart upload.
+S3_ARGS = ["rows_per_file=6000", "payload_kb=2", "customer_id_max=20000", "checkpoint.every_files=1", "ray.num_actors=1"]
 
 
 def expected(config) -> dict[str, str]:
@@ -88,7 +92,7 @@ def test_sigterm_stops_cleanly_and_resumes(tmp_path):
 
 @pytest.mark.slow
 def test_sigint_on_s3_leaves_no_open_upload(s3_env, s3_server, s3_bucket, s3_client, tmp_path):
-    args = [f"output.uri=s3://{s3_bucket}", "num_files=8", *ARGS, "s3.part_size_mb=5", "progress=false"]
+    args = [f"output.uri=s3://{s3_bucket}", "num_files=8", *S3_ARGS, "s3.part_size_mb=5", "progress=false"]
     proc = start([*args, "ray.address=local"], env=dict(os.environ, **s3_server.env))
 
     def uploading() -> bool:
