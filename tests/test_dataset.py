@@ -25,8 +25,7 @@ from lakebench_ray.sinks import LocalStore  # noqa: E402
 from lakebench_ray.verify.conformance import Conformance  # noqa: E402
 
 from .helpers import ROOT  # noqa: E402
-from .multinode import wait_for  # noqa: E402
-from .rayhead import RayHead, free_port  # noqa: E402
+from .rayhead import free_port  # noqa: E402
 from .test_verify import PREFIX, SETTINGS, config_for, write_dataset  # noqa: E402
 
 #: Four columns of the 41, none of them the payload.
@@ -148,23 +147,23 @@ _DRIVER = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_runs_on_the_cluster_of_ray_address_and_leaves_it_up(tmp_path):
+def test_runs_on_the_cluster_of_ray_address_and_leaves_it_up(ray_local):
     """No ``ray.init()`` by the user: ``dataset()`` checks and joins the head ``ray.address``
     names (refusing one that does not answer, in one line), the rows are made there, and the
-    head is still up when the driver is gone."""
+    head is still up when the driver is gone. (The head is this process's local Ray: the driver
+    is another process that joins it, as a driver joins a head that ``ray start`` made.)"""
+    gcs = ray_local.get_runtime_context().gcs_address
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    with RayHead("--num-cpus=2", "--include-dashboard=false", env=env) as head:
-        # The GCS port answers before the head has its raylet: wait for `ray start` to say so.
-        wait_for(lambda: "Ray runtime started" in head.log_path.read_text(errors="replace"), 300,
-                 "the head to start", interval=0.5)
-        result = subprocess.run(
-            [sys.executable, "-c", _DRIVER, json.dumps(SETTINGS), head.address, str(free_port())],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-        assert result.returncode == 0, result.stderr[-3000:]
-        got = json.loads(result.stdout.strip().splitlines()[-1])
-        socket.create_connection(("127.0.0.1", head.port), timeout=5).close()  # not shut down
+    result = subprocess.run(
+        [sys.executable, "-c", _DRIVER, json.dumps(SETTINGS), gcs, str(free_port())],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    host, port = gcs.rsplit(":", 1)
+    socket.create_connection((host, int(port)), timeout=5).close()  # not shut down
+    assert ray_local.get(ray_local.put(7)) == 7  # and still serves
     assert got["refused"].startswith("cannot reach Ray at 127.0.0.1:"), got["refused"]
-    assert got["gcs"] == head.address and got["nodes"] == 1
+    assert got["gcs"] == gcs and got["nodes"] == 1
     assert got["ids"] == [0, 4 * 3000 - 1, 4 * 3000]
 
 
