@@ -123,21 +123,6 @@ def test_unknown_argument_refused_in_one_line_nothing_written(s3_server, s3_clie
     assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0
 
 
-@pytest.mark.slow
-def test_two_pods_write_the_lakebench_file_set(s3_server, s3_client, s3_bucket):
-    """Two pods of an Indexed Job (JOB_COMPLETION_INDEX 0 and 1) write 5 files between them."""
-    argv = ["--target-tb", repr(5 / 2**20), "--mode", "batch", "--file-size-mb", "1", "--payload-kb", "1",
-            "--bucket", s3_bucket, "--prefix", "customer/interactions/", "--seed", "42", "--dirty-ratio", "0.08",
-            "--total-nodes", "2", "--workers", "2"]
-    for index in (0, 1):
-        result = run_job(argv, pod_env(s3_server, JOB_COMPLETION_INDEX=str(index)))
-        assert result.returncode == 0, result.stderr
-        mine = [i for i in range(5) if i % 2 == index]
-        assert f"{len(mine)} of {len(mine)} files to write" in result.stdout
-    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="customer/interactions/part-")["Contents"]]
-    assert keys == [f"customer/interactions/part-{i:06d}.parquet" for i in range(5)]
-
-
 def test_the_translations_import_neither_ray_nor_boto3_nor_omegaconf():
     code = ("import sys, lakebench_ray.lakebench.job, lakebench_ray.lakebench.config_file, lakebench_ray.lakebench.secret; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'boto3', 'botocore', 'omegaconf'}))")
@@ -146,12 +131,13 @@ def test_the_translations_import_neither_ray_nor_boto3_nor_omegaconf():
 
 
 @pytest.mark.slow
-def test_batch_job_ignores_duration_and_a_resume_over_an_edited_config_starts_over(s3_server, s3_client, s3_bucket,
-                                                                                  monkeypatch):
-    """``--mode batch --duration N`` (what Lakebench renders for sustained pipelines at small
-    scale) writes exactly the planned files; the same Job with ``--resume`` after the user edited
-    the dates exits 0 having rewritten them for the new configuration, which ``verify`` passes;
-    every file has the row count of Lakebench's formula."""
+def test_pods_write_the_lakebench_file_set_ignore_duration_and_restart_over_an_edited_config(
+        s3_server, s3_client, s3_bucket, monkeypatch):
+    """Two pods of an Indexed ``--mode batch --duration N`` Job (what Lakebench renders for
+    sustained pipelines at small scale; JOB_COMPLETION_INDEX 0 and 1) write exactly the 5 planned
+    files between them, each file with the row count of Lakebench's formula; pod 0 run again with
+    ``--resume`` after the user edited the dates exits 0 having rewritten its own files, and only
+    those, for the new configuration, which ``verify`` passes."""
     import io
 
     import pyarrow as pa
@@ -160,45 +146,54 @@ def test_batch_job_ignores_duration_and_a_resume_over_an_edited_config_starts_ov
     from lakebench_ray.format.parquet import META_FINGERPRINT
     from lakebench_ray.planning import make_plan
 
-    argv = ["--target-tb", repr(3 / 2**20), "--mode", "batch", "--file-size-mb", "1", "--payload-kb", "1",
-            "--bucket", s3_bucket, "--prefix", "customer/interactions", "--workers", "2", "--duration", "600"]
+    argv = ["--target-tb", repr(5 / 2**20), "--mode", "batch", "--file-size-mb", "1", "--payload-kb", "1",
+            "--bucket", s3_bucket, "--prefix", "customer/interactions/", "--seed", "42", "--dirty-ratio", "0.08",
+            "--total-nodes", "2", "--workers", "2", "--duration", "600"]
     edited = [*argv, "--timestamp-start", "2024-06-01", "--resume"]
+    pod = [{"JOB_COMPLETION_INDEX": str(index)} for index in (0, 1)]
+    mine = [[i for i in range(5) if i % 2 == index] for index in (0, 1)]
 
-    def files() -> dict[str, dict]:
+    def files() -> dict[int, dict]:
         found = {}
         for obj in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="customer/interactions/")["Contents"]:
             body = s3_client.get_object(Bucket=s3_bucket, Key=obj["Key"])["Body"].read()
             meta = pq.ParquetFile(pa.BufferReader(body)).metadata
-            found[obj["Key"]] = {"rows": meta.num_rows, "fingerprint": meta.metadata[META_FINGERPRINT.encode()].decode()}
+            assert obj["Key"].startswith("customer/interactions/part-"), obj["Key"]  # control files live elsewhere
+            found[int(obj["Key"][-14:-8])] = {"rows": meta.num_rows,
+                                               "fingerprint": meta.metadata[META_FINGERPRINT.encode()].decode()}
         return found
 
-    result = run_job(argv, pod_env(s3_server))
-    assert result.returncode == 0, result.stderr
-    assert "--duration 600 applies only with --mode continuous" in result.stdout
+    plans = [make_plan(load_job_config(argv, pod[index])) for index in (0, 1)]
+    for index in (0, 1):
+        result = run_job(argv, pod_env(s3_server, **pod[index]))
+        assert result.returncode == 0, result.stderr
+        assert f"{len(mine[index])} of {len(mine[index])} files to write" in result.stdout
+        assert "--duration 600 applies only with --mode continuous" in result.stdout
     first = files()
-    plan = make_plan(load_job_config(argv, {}))
-    assert sorted(first) == [f"customer/interactions/part-{i:06d}.parquet" for i in range(plan.files.num_files)]
-    assert plan.files.num_files == 3 and plan.files.rows_per_file == max(1000, 2**20 // 4200)
-    assert {f["rows"] for f in first.values()} == {plan.files.rows_per_file}
-    assert {f["fingerprint"] for f in first.values()} == {plan.fingerprint}
+    assert sorted(first) == list(range(5))
+    assert plans[0].files.num_files == 5 and plans[0].files.rows_per_file == max(1000, 2**20 // 4200)
+    assert {f["rows"] for f in first.values()} == {plans[0].files.rows_per_file}
+    for index in (0, 1):
+        assert {first[i]["fingerprint"] for i in mine[index]} == {plans[index].fingerprint}
 
-    result = run_job(edited, pod_env(s3_server))
+    result = run_job(edited, pod_env(s3_server, **pod[0]))
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "warning:" in line]
     assert len(warnings) == 1 and "of another configuration" in warnings[0] and "starts over" in warnings[0]
-    new_plan = make_plan(load_job_config(edited, {}))
-    assert new_plan.fingerprint != plan.fingerprint
+    new_plan = make_plan(load_job_config(edited, pod[0]))
+    assert new_plan.fingerprint != plans[0].fingerprint
     second = files()
     assert sorted(second) == sorted(first)
-    assert {f["fingerprint"] for f in second.values()} == {new_plan.fingerprint}
-    assert {f["rows"] for f in second.values()} == {new_plan.files.rows_per_file}
+    assert {second[i]["fingerprint"] for i in mine[0]} == {new_plan.fingerprint}
+    assert {second[i]["rows"] for i in mine[0]} == {new_plan.files.rows_per_file}
+    assert {i: second[i] for i in mine[1]} == {i: first[i] for i in mine[1]}  # pod 1's files are its own
 
     from lakebench_ray.verify import run_cli
 
     for name, value in pod_env(s3_server).items():
         if name.startswith(("AWS_", "S3_")):
             monkeypatch.setenv(name, value)
-    assert run_cli(load_job_config(edited, {}), out=io.StringIO()) == 0
+    assert run_cli(load_job_config(edited, pod[0]), out=io.StringIO()) == 0
 
 
 def test_lakebench_rows_per_file_is_selectable_in_any_config():
