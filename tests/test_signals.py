@@ -67,10 +67,11 @@ def one_line(stderr: str) -> str:
 
 
 @pytest.mark.slow
-def test_sigterm_stops_cleanly_and_resumes(tmp_path):
-    """The driver owns its Ray here (ray.address=local), as a fresh pod does."""
+def test_sigterm_stops_cleanly_and_resumes(ray_local, tmp_path):
+    """The driver owns its Ray here (ray.address=local), as a fresh pod does; the resume runs in
+    this process, on the local Ray the other tests here share."""
     out = tmp_path / "run"
-    args = [f"output.uri={out}", "num_files=10", *ARGS, "progress=false"]
+    args = [f"output.uri={out}", "num_files=20", *ARGS, "progress=false"]
     proc = start([*args, "ray.address=local"])
     seconds, stderr = stop(proc, signal.SIGTERM, lambda: checkpoint_count(out) >= 1)
     print(f"SIGTERM to exit: {seconds:.1f}s")
@@ -83,10 +84,10 @@ def test_sigterm_stops_cleanly_and_resumes(tmp_path):
     assert not [p.name for p in data.iterdir() if p.name.startswith(".")], "temp files left behind"
     saved = sorted(local_receipts(out))
     present = sorted(int(p.name[5:11]) for p in data.glob("part-*.parquet"))
-    assert set(saved) <= set(present) and len(saved) < 10
+    assert set(saved) <= set(present) and len(saved) < 20
     config = lakebench_ray.load_config(None, [*args, "resume=true"])
     report = lakebench_ray.generate(config)
-    assert report.files_skipped == len(saved) and report.files_written == 10 - len(saved)
+    assert report.files_skipped == len(saved) and report.files_written == 20 - len(saved)
     assert {p.name: sha256(p.read_bytes()) for p in data.glob("part-*.parquet")} == expected(config)
 
 
@@ -95,8 +96,9 @@ def test_sigint_on_s3_leaves_no_open_upload(s3_env, s3_server, s3_bucket, s3_cli
     args = [f"output.uri=s3://{s3_bucket}", "num_files=8", *S3_ARGS, "s3.part_size_mb=5", "progress=false"]
     proc = start([*args, "ray.address=local"], env=dict(os.environ, **s3_server.env))
 
-    def uploading() -> bool:
-        return bool(s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads"))
+    def uploading() -> bool:  # a data file's upload, not the storage check's probe (which is not under PREFIX)
+        uploads = s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
+        return any(u["Key"].startswith(f"{PREFIX}/part-") for u in uploads)
 
     seconds, stderr = stop(proc, signal.SIGINT, uploading)
     print(f"SIGINT to exit: {seconds:.1f}s")
@@ -117,15 +119,17 @@ def checkpoint_actor():
 def test_checkpoint_actor_lost_mid_run(ray_local, tmp_path, restart, caplog):
     """Restarted, it is sent again what this run did; gone for good, the driver keeps the
     checkpoint. Either way: a complete checkpoint and a report, no ActorDiedError."""
-    config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", "num_files=12", *ARGS, "progress=false"])
+    # Many small files: the run is still far from done when the actor is lost, on any machine.
+    config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", "num_files=40", *ARGS, "rows_per_file=1000",
+                                              "payload_kb=0.25", "progress=false"])
     run = Background(config)
     wait_for(lambda: checkpoint_count(tmp_path) >= 2, 120, "two files checkpointed")
     ray.kill(checkpoint_actor(), no_restart=not restart)
-    assert checkpoint_count(tmp_path) < 8 and run.thread.is_alive(), "the run ended before the actor was lost"
+    assert checkpoint_count(tmp_path) < 34 and run.thread.is_alive(), "the run ended before the actor was lost"
     report = run.result()
     assert "the checkpoint actor was lost" in caplog.text
     if not restart:
         assert "the driver keeps the checkpoint from now on" in caplog.text
-    assert report.ok and report.files_written == 12
-    assert sorted(local_receipts(tmp_path)) == list(range(12))
-    assert json.loads((tmp_path / REPORT).read_text())["files_written"] == 12
+    assert report.ok and report.files_written == 40
+    assert sorted(local_receipts(tmp_path)) == list(range(40))
+    assert json.loads((tmp_path / REPORT).read_text())["files_written"] == 40
