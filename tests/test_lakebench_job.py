@@ -1,5 +1,10 @@
 """Lakebench's datagen Job contract: its arguments and environment mapped onto the normal config,
-and pods run through the entry point into the S3 test server."""
+and pods run through the entry point into the S3 test server.
+
+The pods run here join one local Ray started with the server's credentials (``RAY_ADDRESS``, as
+pods of a RayJob join their cluster) instead of each starting its own: what they check is the
+files the Job writes, not a Ray start, which ``tests/test_lakebench_template.py`` (pods exactly as
+Kubernetes starts them), the README's command and the SIGTERM test do."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import pytest
 from lakebench_ray.errors import ConfigError, UsageError
 from lakebench_ray.lakebench.job import job_layer, job_notes, lakebench_num_files, load_job_config, parse_job_args
 
-from .conftest_s3 import AWS_ENV_VARS_TO_CLEAR
+from .conftest_s3 import AWS_ENV_VARS_TO_CLEAR, ray_with_env
 from .helpers import ROOT
 
 BASE = ["--target-tb", "0.009766", "--bucket", "bronze"]
@@ -130,9 +135,16 @@ def test_the_translations_import_neither_ray_nor_boto3_nor_omegaconf():
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
+@pytest.fixture
+def ray_of_pods(s3_server):
+    """The ``RAY_ADDRESS`` of a local Ray whose workers have the server's credentials."""
+    with ray_with_env(s3_server.env) as ray:
+        yield ray.get_runtime_context().gcs_address
+
+
 @pytest.mark.slow
 def test_pods_write_the_lakebench_file_set_ignore_duration_and_restart_over_an_edited_config(
-        s3_server, s3_client, s3_bucket, monkeypatch):
+        s3_server, s3_client, s3_bucket, ray_of_pods, monkeypatch):
     """Two pods of an Indexed ``--mode batch --duration N`` Job (what Lakebench renders for
     sustained pipelines at small scale; JOB_COMPLETION_INDEX 0 and 1) write exactly the 5 planned
     files between them, each file with the row count of Lakebench's formula; pod 0 run again with
@@ -150,7 +162,7 @@ def test_pods_write_the_lakebench_file_set_ignore_duration_and_restart_over_an_e
             "--bucket", s3_bucket, "--prefix", "customer/interactions/", "--seed", "42", "--dirty-ratio", "0.08",
             "--total-nodes", "2", "--workers", "2", "--duration", "600"]
     edited = [*argv, "--timestamp-start", "2024-06-01", "--resume"]
-    pod = [{"JOB_COMPLETION_INDEX": str(index)} for index in (0, 1)]
+    pod = [{"JOB_COMPLETION_INDEX": str(index), "RAY_ADDRESS": ray_of_pods} for index in (0, 1)]
     mine = [[i for i in range(5) if i % 2 == index] for index in (0, 1)]
 
     def files() -> dict[int, dict]:
