@@ -21,6 +21,8 @@ pytestmark = pytest.mark.slow
 
 #: Small files: what each test needs is files still to do when it acts, and the expected bytes
 #: are computed again in this process (each file here is ~9 MB; 30000 rows of 2 KB were 130 MB).
+#: Ray's process title of an actor while it runs ``generate``.
+WRITING = "ray::GeneratorActor.generate"
 ARGS = ["rows_per_file=4000", "payload_kb=1", "customer_id_max=20000", "progress=false", "checkpoint.every_files=1"]
 
 
@@ -100,6 +102,7 @@ def test_node_lost_while_writing_to_s3(s3_env, s3_bucket, s3_client, cluster_her
         return len(s3_receipts(s3_client, s3_bucket))
 
     wait_for(lambda: done() >= 1, 120, "a first file", interval=0.1)
+    wait_for(lambda: actor_pids(workers[1:], WRITING), 120, "the second worker's actor writing", interval=0.01)
     cluster_here.remove_node(workers[1], allow_graceful=False)
     report = run.result()
     assert report.ok and report.retries >= 1
@@ -111,16 +114,17 @@ def test_node_lost_while_writing_to_s3(s3_env, s3_bucket, s3_client, cluster_her
 
 
 def test_actor_killed_mid_file(cluster, tmp_path):
-    cluster.add_node(num_cpus=2)
+    node = cluster.add_node(num_cpus=2)
     ray.init(address=cluster.address)
     # 24 files for 2 actors: once the first is done, each actor still has ~11 files to write
     # (two of them queued on it at any time), so the kill a few milliseconds later finds it mid-file.
     config = lakebench_ray.load_config(None, [f"output.uri={tmp_path}", "num_files=24", *ARGS])
     run = Background(config)
     wait_for(lambda: checkpoint_count(tmp_path) >= 1, 120, "a first file")
-    names = wait_for(
-        lambda: [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith("lakebench-generator-")],
-        30, "named generator actors")
+    # Both actors up and writing (one may still be starting when the other's first file is done):
+    # whichever is killed then has a file in flight.
+    wait_for(lambda: len(actor_pids([node], WRITING)) == 2, 120, "both actors writing", interval=0.01)
+    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith("lakebench-generator-")]
     ray.kill(ray.get_actor(names[0]), no_restart=True)
     report = run.result()
     assert report.retries >= 1, "the killed actor had no file in flight"
