@@ -21,7 +21,8 @@ from .helpers import ROOT, dir_hashes, file_bytes, s3_receipts, sha256
 
 pytestmark = pytest.mark.slow
 PREFIX = "customer/interactions"
-ARGS = ["num_files=3", "rows_per_file=3000", "payload_kb=2", "customer_id_max=20000", "progress=false",
+# Files of 6.5 MB: two parts each (s3.part_size_mb=5), so every file is a multipart upload.
+ARGS = ["num_files=3", "rows_per_file=1500", "payload_kb=2", "customer_id_max=20000", "progress=false",
         "s3.part_size_mb=5"]
 
 
@@ -120,7 +121,8 @@ def test_permanent_failure_fails_the_run_and_leaves_nothing(ray_s3, s3_env, s3_b
 
 
 def test_resume_after_driver_sigkill_during_uploads(ray_s3, s3_env, s3_server, s3_bucket, s3_client):
-    args = [f"output.uri=s3://{s3_bucket}", "num_files=8", "rows_per_file=6000", "payload_kb=2", "customer_id_max=20000",
+    # Files of 8.7 MB (two parts): several still to do when the driver is killed.
+    args = [f"output.uri=s3://{s3_bucket}", "num_files=8", "rows_per_file=2000", "payload_kb=2", "customer_id_max=20000",
             "s3.part_size_mb=5", "checkpoint.every_files=1", "progress=false"]
     env = dict(os.environ, **s3_server.env)
     gcs = ray_s3.get_runtime_context().gcs_address
@@ -179,9 +181,10 @@ def test_preflight_errors_one_line(s3_env, s3_server, s3_bucket, case, needle):
         assert "create it or set output.create_bucket=true" in lines[0]
 
 
-def test_second_run_on_an_s3_prefix_is_refused_naming_the_holder(s3_env, s3_server, s3_bucket, s3_client):
+def test_second_run_on_an_s3_prefix_is_refused_naming_the_holder(ray_s3, s3_env, s3_server, s3_bucket, s3_client):
     """A live lease (held and renewed by this test process) refuses a real second run in one
-    line, before it touches anything."""
+    line, before it touches anything. The run joins the module's Ray (the lease is taken once
+    Ray is joined, so a Ray of its own would only cost a start)."""
     from lakebench_ray.control.lease import Lease
     from lakebench_ray.sinks import open_store
 
@@ -189,7 +192,7 @@ def test_second_run_on_an_s3_prefix_is_refused_naming_the_holder(s3_env, s3_serv
     lease = Lease(store, PREFIX, ttl_s=2).acquire().start_renewing()
     try:
         result = run_cli(dict(os.environ, **s3_server.env), f"output.uri=s3://{s3_bucket}", "num_files=1",
-                         "progress=false")
+                         "progress=false", f"ray.address={ray_s3.get_runtime_context().gcs_address}")
     finally:
         lease.release()
     assert result.returncode != 0
