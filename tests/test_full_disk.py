@@ -16,7 +16,7 @@ from .helpers import ROOT
 
 pytestmark = pytest.mark.slow
 
-RUN = (f"{sys.executable} -m lakebench_ray generate output.uri=$OUT rows_per_file=20000 payload_kb=0.5 "
+RUN = (f"{sys.executable} -m lakebench_ray generate output.uri=$OUT rows_per_file=5000 payload_kb=0.5 "
        "customer_id_max=20000 progress=false ray.address=local")
 
 
