@@ -13,12 +13,13 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 
 import lakebench_ray
 
-from .conftest_s3 import AWS_ENV_VARS_TO_CLEAR, new_bucket, ray_with_env
+from .conftest_s3 import AWS_ENV_VARS_TO_CLEAR, _empty_bucket, ray_with_env
 from .helpers import ROOT, file_bytes, s3_receipts, sha256
 from .multinode import wait_for
 from .s3server import SeaweedFS, find_weed
@@ -50,16 +51,19 @@ def outage_server(tmp_path_factory):
 
 @pytest.fixture
 def own_s3(outage_server):
-    """(server, info, bucket): the module's server, up, with a new bucket; up again afterwards."""
+    """(server, info, bucket): the module's server, up (started again if the test before left it
+    down), with a new bucket, emptied afterwards if the server is up (else it goes with the
+    module's data directory)."""
     server, info, address = outage_server
     if server.proc is None:
         server.start_again()
-    with new_bucket(info.client()) as bucket:
-        try:
-            yield server, info, bucket
-        finally:
-            if server.proc is None:
-                server.start_again()
+    client = server.info.client()
+    bucket = f"outage-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    yield server, info, bucket
+    if server.proc is not None:
+        _empty_bucket(client, bucket)
+        client.delete_bucket(Bucket=bucket)
 
 
 @pytest.fixture
