@@ -28,7 +28,8 @@ pytestmark = pytest.mark.slow
 PREFIX = "customer/interactions"
 # s3.max_attempts=2: writers give up on a request quickly, so the pool (not botocore) waits.
 # Files of 8.7 MB: two parts each (s3.part_size_mb=5), so a file cut off by the outage leaves an
-# upload that must be aborted; the run needs only files still to do when the server stops.
+# upload that must be aborted. The runs need files still to do when the server stops (stopping
+# it takes seconds): those that only stop plan 40, the one that finishes 10.
 ARGS = ["rows_per_file=2000", "payload_kb=2", "customer_id_max=20000", "checkpoint.every_files=1", "s3.part_size_mb=5",
         "s3.max_attempts=2", "ray.num_actors=1", "progress=false"]
 NO_AWS_FILES = {"AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
@@ -133,7 +134,7 @@ def test_outage_is_waited_out(own_s3, ray_address):
     tested in test_multihost.py."""
     server, info, bucket = own_s3
     client = info.client()
-    proc = start(bucket, info, ray_address, "num_files=6")
+    proc = start(bucket, info, ray_address, "num_files=10")
     output = Output(proc)
     try:
         wait_for(lambda: checkpointed(client, bucket) >= 1 or proc.poll() is not None, 180, "a first file", interval=0.2)
@@ -152,16 +153,16 @@ def test_outage_is_waited_out(own_s3, ray_address):
     stdout, stderr = output.texts()
     assert proc.returncode == 0, stderr[-3000:]
     assert "pausing" in stdout and "answers again" in stdout, stdout
-    config = lakebench_ray.load_config(None, [f"output.uri=s3://{bucket}", *ARGS, "num_files=6"])
+    config = lakebench_ray.load_config(None, [f"output.uri=s3://{bucket}", *ARGS, "num_files=10"])
     from lakebench_ray.planning import make_plan
 
     params = make_plan(config).params
     client = server.info.client()
     listing = client.list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}/part-")["Contents"]
     got = {o["Key"].rsplit("/", 1)[-1]: sha256(client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()) for o in listing}
-    assert got == {f"part-{i:06d}.parquet": sha256(file_bytes(params, i)) for i in range(6)}
+    assert got == {f"part-{i:06d}.parquet": sha256(file_bytes(params, i)) for i in range(10)}
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
-    assert checkpointed(client, bucket) == 6
+    assert checkpointed(client, bucket) == 10
 
 
 def test_outage_beyond_budget_fails_in_one_line(own_s3, ray_address):
@@ -169,7 +170,7 @@ def test_outage_beyond_budget_fails_in_one_line(own_s3, ray_address):
     the pause probes with backoff from 1 s) with one line, not after the default 300 s."""
     server, info, bucket = own_s3
     client = info.client()
-    proc = start(bucket, info, ray_address, "num_files=8", "outage_budget_s=4")
+    proc = start(bucket, info, ray_address, "num_files=40", "outage_budget_s=4")
     try:
         wait_for(lambda: checkpointed(client, bucket) >= 1 or proc.poll() is not None, 180, "a first file", interval=0.2)
         assert proc.poll() is None, proc.communicate()
@@ -198,7 +199,7 @@ def test_sigterm_during_an_outage_exits_at_once(own_s3, ray_address):
 
     server, info, bucket = own_s3
     client = info.client()
-    proc = start(bucket, info, ray_address, "num_files=8")
+    proc = start(bucket, info, ray_address, "num_files=40")
     output = Output(proc)
     try:
         wait_for(lambda: checkpointed(client, bucket) >= 1 or proc.poll() is not None, 180, "a first file", interval=0.2)

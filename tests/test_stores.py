@@ -213,7 +213,7 @@ def test_resume_after_sigkill_gives_the_same_bytes(server, ray_with, env, bucket
         pytest.skip("s3rver writes objects in place: a client killed mid-PUT leaves a torn object in the "
                     "bucket, listed without its metadata, and s3rver then answers the bucket's listing with HTTP 500")
     client = server[1].client()
-    args = [f"output.uri=s3://{bucket}", "num_files=6", *SIGNAL_ARGS]
+    args = [f"output.uri=s3://{bucket}", "num_files=10", *SIGNAL_ARGS]
     proc = start(args, env)
     try:
         wait_for(lambda: checkpointed(client, bucket) >= 1 or proc.poll() is not None, 180, "a first checkpoint")
@@ -225,7 +225,7 @@ def test_resume_after_sigkill_gives_the_same_bytes(server, ray_with, env, bucket
         proc.wait(timeout=30)
     config = lakebench_ray.load_config(None, [*args, "resume=true"])
     report = lakebench_ray.generate(config)
-    assert report.ok and report.files_skipped >= 1 and report.files_skipped + report.files_written == 6
+    assert report.ok and report.files_skipped >= 1 and report.files_skipped + report.files_written == 10
     assert object_hashes(client, bucket) == expected(config)
     assert open_uploads(client, bucket) in ([], None)
     assert not [k for k in keys(client, bucket) if "/.probe-" in k or k.endswith("lease.json")]
