@@ -40,6 +40,7 @@ def rows(ds) -> pa.Table:
     return pa.concat_tables(tables).sort_by("id")
 
 
+@pytest.mark.slow
 def test_rows_equal_the_files_rows(ray_local, tmp_path):
     config = config_for(tmp_path)
     write_dataset(LocalStore(tmp_path), config)
@@ -85,6 +86,7 @@ def test_written_parquet_passes_the_conformance_rules(ray_local, tmp_path):
     assert "purchase_amount_range" in {r.name for r in broken.rules.results() if r.ok is False}
 
 
+@pytest.mark.slow
 def test_projection_has_the_full_tables_values(ray_local, tmp_path):
     """``columns=`` and a later ``select_columns`` (pushed into the read) give exactly the values
     of those columns in the full table."""
@@ -167,6 +169,7 @@ def test_runs_on_the_cluster_of_ray_address_and_leaves_it_up(ray_local):
     assert got["ids"] == [0, 4 * 3000 - 1, 4 * 3000]
 
 
+@pytest.mark.slow
 def test_a_lakebench_config_to_a_dataset_is_one_call(ray_local, tmp_path, monkeypatch):
     """``load_config(lakebench_config=...)`` translates the file as ``--lakebench-config`` does:
     its bucket and dirty ratio reach the config, its inline keys the environment, its notes and

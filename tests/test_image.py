@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .helpers import ROOT
 from .test_kuberay import dockerfile_instructions
 
@@ -20,6 +22,7 @@ def run_entrypoint(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["sh", str(ENTRYPOINT), *args], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_entrypoint_is_the_job_contract_and_runs_other_commands_as_given():
     instructions = dockerfile_instructions()
     (entry,) = [rest for word, rest in instructions if word == "ENTRYPOINT"]

@@ -50,6 +50,7 @@ def flip_byte(path: Path, offset: int | None = None) -> None:
         fh.write(bytes([data[at]]))
 
 
+@pytest.mark.slow
 def test_resume_regenerates_missing_changed_and_unrecorded_files(ray_local, tmp_path):
     args = [f"output.uri={tmp_path}", *SMALL]
     config = lakebench_ray.load_config(None, args)
@@ -86,6 +87,7 @@ def test_resume_regenerates_missing_changed_and_unrecorded_files(ray_local, tmp_
     assert sorted(local_receipts(tmp_path)) == [0, 1, 2, 3] and not checkpoint_path.exists()
 
 
+@pytest.mark.slow
 def test_checkpoint_names_its_config_before_any_file_is_written(ray_local, tmp_path):
     """Whatever a run does to the files, the checkpoint it leaves names that run's config."""
     from lakebench_ray.sinks import LocalStore
@@ -220,6 +222,7 @@ class _Holder:
         return True
 
 
+@pytest.mark.slow
 def test_expired_lease_of_a_killed_run_is_taken_over_with_a_note(ray_local, tmp_path):
     now = time.time()
     stale = LeaseInfo(holder="0123456789ab", host="pod-that-died", pid=7, started_at="2026-01-01T00:00:00+00:00",
@@ -253,6 +256,7 @@ def test_expired_lease_of_a_killed_run_is_taken_over_with_a_note(ray_local, tmp_
     assert not (control_dir(tmp_path) / "lease.json").exists()
 
 
+@pytest.mark.slow
 def test_a_run_that_loses_its_lease_stops_without_reporting_done(ray_local, tmp_path):
     """Another run takes the lease over (as after this one stalled past its expiry): this run
     stops at its next finished file with one line, writes no report, and leaves the lease alone."""
@@ -295,6 +299,7 @@ def test_a_run_that_loses_its_lease_stops_without_reporting_done(ray_local, tmp_
     assert LeaseInfo.parse(store.get_bytes(key)).holder == "0badc0ffee00"
 
 
+@pytest.mark.slow
 def test_a_lease_taken_over_after_the_last_renewal_is_noticed_before_done(ray_local, tmp_path):
     """A second run takes the lease over while this one writes (this one stalled past its ttl;
     the second watched it on its own clock, a fake one here), and this run renews no more before
@@ -333,6 +338,7 @@ def test_a_lease_taken_over_after_the_last_renewal_is_noticed_before_done(ray_lo
     taken[0].release()
 
 
+@pytest.mark.slow
 def test_a_byte_flipped_with_its_mtime_kept_is_repaired_as_verify_says(ray_local, tmp_path):
     """A resume trusts size and version tag (mtime, inode), so it keeps such a file; verify
     catches it and says how to repair it, and doing so repairs it."""

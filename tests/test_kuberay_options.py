@@ -428,6 +428,7 @@ def _web_identity_sts(sts, role_arn: str):
     return server
 
 
+@pytest.mark.slow
 def test_secretless_pods_reach_s3_through_their_web_identity(tmp_path, moto_with_auth):
     """The rendered pod environment holds no key; with what EKS's pod identity webhook adds to a
     pod of an IRSA ServiceAccount (a token file and a role), boto3 takes the web identity chain

@@ -65,6 +65,7 @@ def dataset(ray_local, tmp_path):
     return tmp_path, config, make_plan(config)
 
 
+@pytest.mark.slow
 def test_verify_and_resume_take_the_recorded_sizes(dataset, monkeypatch):
     root, config, written = dataset
     other_calibration(monkeypatch)
@@ -92,6 +93,7 @@ def test_verify_and_resume_take_the_recorded_sizes(dataset, monkeypatch):
     assert doc["plan"]["rows_per_file"] == written.files.rows_per_file
 
 
+@pytest.mark.slow
 def test_without_the_sizes_recorded_the_checkpoint_would_be_refused(dataset, monkeypatch):
     """The same resume, with the checkpoint's sizes and the report removed and the footers no
     longer readable as ours: the new measurement is another configuration, and is refused."""
@@ -116,6 +118,7 @@ def test_without_the_sizes_recorded_the_checkpoint_would_be_refused(dataset, mon
         lakebench_ray.generate(config_for(root, "resume=true"))
 
 
+@pytest.mark.slow
 def test_a_record_of_other_targets_is_not_used(dataset):
     """A changed file size asks for other files: the old sizes are not applied to it (and the
     footers, of that old configuration, are not consulted either)."""

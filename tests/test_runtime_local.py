@@ -37,6 +37,7 @@ def empty_dirs(root: Path) -> list[str]:
     return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir() and not any(p.iterdir())]
 
 
+@pytest.mark.slow
 def test_runs_in_one_process_leave_no_checkpoint_actor_behind(ray_local, tmp_path):
     """As in a notebook: Ray stays up between runs, and each run's checkpoint actor ends with it."""
     import ray
@@ -90,6 +91,7 @@ def test_generate_end_to_end(ray_local, tmp_path):
     assert ray_local.is_initialized()
 
 
+@pytest.mark.slow
 def test_pool_size_does_not_change_bytes(ray_local, tmp_path):
     hashes = []
     for actors in (1, 2):
@@ -99,6 +101,7 @@ def test_pool_size_does_not_change_bytes(ray_local, tmp_path):
     assert hashes[0] == hashes[1] and len(hashes[0]) == 4
 
 
+@pytest.mark.slow
 def test_loyalty_table_is_shared_read_only(ray_local):
     """Actors get a read-only view of the object store's copy, not a private copy."""
     import numpy as np
@@ -126,6 +129,7 @@ def test_loyalty_table_is_shared_read_only(ray_local):
     assert np.array_equal(ray_local.get(ref), table)
 
 
+@pytest.mark.slow
 def test_checkpoint_of_other_config_is_refused(ray_local, tmp_path):
     lakebench_ray.generate(config_for(tmp_path, "num_files=2"))
     with pytest.raises(CheckpointMismatchError, match="another configuration"):

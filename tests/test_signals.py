@@ -116,6 +116,7 @@ def checkpoint_actor():
 
 
 @pytest.mark.parametrize("restart", [True, False], ids=["restarted", "gone"])
+@pytest.mark.slow
 def test_checkpoint_actor_lost_mid_run(ray_local, tmp_path, restart, caplog):
     """Restarted, it is sent again what this run did; gone for good, the driver keeps the
     checkpoint. Either way: a complete checkpoint and a report, no ActorDiedError."""

@@ -111,6 +111,7 @@ def object_hashes(client, bucket: str) -> dict[str, str]:
 
 
 # -- fast: one run per store -------------------------------------------------------------------------
+@pytest.mark.slow
 def test_default_run_is_byte_identical_verifies_and_warns_once_at_most(server, ray_with, env, bucket, caplog, capsys):
     name, info = server
     client = info.client()

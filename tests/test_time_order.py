@@ -68,6 +68,7 @@ def test_row_groups_have_tight_statistics(by_file):
         assert span <= (hi - lo) * rg.num_rows / ROWS, g  # its share of the file's slice, no more
 
 
+@pytest.mark.slow
 def test_other_columns_keep_their_distribution(by_file):
     _, ours = by_file
     _, uniform = columns("uniform")

@@ -515,6 +515,7 @@ def test_unrecorded_files_fail_by_default_and_deep_vouches_for_them(dataset):
     assert deep.ok, deep.problems
 
 
+@pytest.mark.slow
 def test_deep_on_ray(ray_local, dataset):
     from lakebench_ray.runtime.deep import regenerate_on_ray
 

@@ -300,6 +300,7 @@ def total_variation(a: np.ndarray, b: np.ndarray) -> float:
 # -- the comparisons ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_categorical_features_match(ours, ref):
     a, b = categorical_features(ours), categorical_features(ref)
     off = {name: round(total_variation(a[name], b[name]), 4) for name in a}
