@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+from .rayhead import live_processes
+
 #: Shorter failure detection: a lost node is declared dead in ~3 s instead of ~30 s.
 FAST_FAILURE = {
     "health_check_initial_delay_ms": 0,
@@ -71,20 +73,8 @@ def actor_pids(nodes, title: str = "ray::GeneratorActor") -> list[int]:
     from ray._private import ray_constants
 
     raylets = {node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid for node in nodes}
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                name = handle.read().split(b"\0", 1)[0].decode(errors="replace")
-        except OSError:  # ended meanwhile
-            continue
-        if fields[0] != "Z" and int(fields[1]) in raylets and (name == title or name.startswith(title + ".")):
-            pids.append(int(entry))
-    return pids
+    return [pid for pid, ppid, _, name in live_processes()
+            if ppid in raylets and (name == title or name.startswith(title + "."))]
 
 
 @contextlib.contextmanager

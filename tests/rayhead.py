@@ -29,22 +29,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def group_members(pgid: int) -> set[int]:
-    """Pids of the live processes in process group ``pgid`` (zombies excluded), read from /proc."""
-    members = set()
+def live_processes():
+    """``(pid, ppid, pgrp, argv0)`` of every live process (zombies excluded), read from /proc."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as handle:
                 stat = handle.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv0 = handle.read().split(b"\0", 1)[0].decode(errors="replace")
         except OSError:  # ended meanwhile
             continue
         # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after it.
         fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.add(int(entry))
-    return members
+        if fields[0] != "Z":
+            yield int(entry), int(fields[1]), int(fields[2]), argv0
+
+
+def group_members(pgid: int) -> set[int]:
+    """Pids of the live processes in process group ``pgid``."""
+    return {pid for pid, _, pgrp, _ in live_processes() if pgrp == pgid}
 
 
 def stop_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
